@@ -1,0 +1,92 @@
+//! Domain events: what happened to an order. Stored with the change, in the same transaction;
+//! the timeline, subscriptions and analytics read them.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{CustomerId, OrderId, UserId};
+use crate::lifecycle::OrderStatus;
+use crate::money::Currency;
+use crate::order::Confirmation;
+use crate::review::Finding;
+
+/// What happened, with its data. Serialised as `{"type": "...", "data": {...}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderEventKind {
+    /// The order was created as a draft.
+    OrderCreated {
+        /// Its number.
+        number: String,
+        /// Its total at creation.
+        total: Decimal,
+        /// Its currency.
+        currency: Currency,
+        /// How many lines.
+        line_count: u32,
+    },
+    /// Draft content was edited.
+    DraftUpdated {
+        /// The API names of the fields that changed.
+        changed: Vec<String>,
+    },
+    /// Review ran on submit.
+    ReviewCompleted {
+        /// What it found.
+        findings: Vec<Finding>,
+        /// Where the order landed.
+        outcome: OrderStatus,
+    },
+    /// The customer's confirmation was recorded.
+    OrderConfirmed {
+        /// The confirmation.
+        confirmation: Confirmation,
+    },
+    /// The main status changed.
+    StatusChanged {
+        /// Before.
+        from: OrderStatus,
+        /// After.
+        to: OrderStatus,
+        /// Comment or reason given with the command.
+        reason: Option<String>,
+    },
+}
+
+impl OrderEventKind {
+    /// The stable type name (`ORDER_CREATED`, `STATUS_CHANGED`, ...).
+    #[must_use]
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            OrderEventKind::OrderCreated { .. } => "ORDER_CREATED",
+            OrderEventKind::DraftUpdated { .. } => "DRAFT_UPDATED",
+            OrderEventKind::ReviewCompleted { .. } => "REVIEW_COMPLETED",
+            OrderEventKind::OrderConfirmed { .. } => "ORDER_CONFIRMED",
+            OrderEventKind::StatusChanged { .. } => "STATUS_CHANGED",
+        }
+    }
+}
+
+/// An event as stored in the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Global sequence number: gap-free and in commit order.
+    pub seq: i64,
+    /// The order it concerns.
+    pub order_id: OrderId,
+    /// The order's number.
+    pub order_number: String,
+    /// The order's customer (for routing and visibility).
+    pub customer_id: CustomerId,
+    /// The order's rep (for routing and visibility).
+    pub sales_rep_id: UserId,
+    /// The order's version after the command.
+    pub order_version: i64,
+    /// Who did it.
+    pub actor_id: UserId,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What.
+    pub kind: OrderEventKind,
+}

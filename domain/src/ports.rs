@@ -1,0 +1,269 @@
+//! Ports: what the domain needs from storage. `persistence` implements them; the contracts
+//! ("MUST ...") below are what every implementation is tested against.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use crate::catalog::{Customer, CustomerProfile, Product, ProductDetails};
+use crate::event::{OrderEventKind, StoredEvent};
+use crate::ids::{CustomerId, OrderId, ProductId, UserId};
+use crate::lifecycle::OrderStatus;
+use crate::order::{NewOrder, Order};
+use crate::user::{Email, NewUser, Scope, User};
+
+/// Why a repository call failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RepoError {
+    /// The record does not exist.
+    #[error("{entity} {id} not found")]
+    NotFound {
+        /// What kind of record.
+        entity: &'static str,
+        /// Its id.
+        id: i64,
+    },
+    /// The expected version is stale: someone else changed the record first.
+    #[error("version conflict: expected {expected}, current is {actual}")]
+    Conflict {
+        /// The version the caller based its change on.
+        expected: i64,
+        /// The version stored now.
+        actual: i64,
+    },
+    /// A unique field already holds this value.
+    #[error("{field} `{value}` is already taken")]
+    Duplicate {
+        /// The field.
+        field: &'static str,
+        /// The value.
+        value: String,
+    },
+    /// The idempotency key was used before with a different request.
+    #[error("idempotency key `{0}` was already used with a different request")]
+    IdempotencyMismatch(String),
+    /// The database failed; the message is for logs, not for clients.
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+/// Keyset pagination request: at most `first` items after the item with key `after`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageRequest {
+    /// How many items (the API caps it at 100).
+    pub first: u32,
+    /// Key of the last item already seen.
+    pub after: Option<i64>,
+}
+
+/// One page of a list, newest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Whether more items follow.
+    pub has_next: bool,
+}
+
+/// Filters of the order list. All present filters must match.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OrderFilter {
+    /// Any of these statuses.
+    pub statuses: Vec<OrderStatus>,
+    /// Of this customer.
+    pub customer_id: Option<CustomerId>,
+    /// Of this rep.
+    pub sales_rep_id: Option<UserId>,
+    /// Created at or after.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Created before.
+    pub created_to: Option<DateTime<Utc>>,
+    /// Case-insensitive match on the order number or customer PO reference.
+    pub search: Option<String>,
+}
+
+/// Filters of the customer list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CustomerFilter {
+    /// Case-insensitive match on the company name.
+    pub search: Option<String>,
+    /// Owned by this rep.
+    pub owner_rep_id: Option<UserId>,
+}
+
+/// Filters of the product list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProductFilter {
+    /// Case-insensitive match on SKU or name.
+    pub search: Option<String>,
+    /// Only active (true) or inactive (false) products.
+    pub active: Option<bool>,
+}
+
+/// A claim on an idempotency key for one create request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyClaim {
+    /// Keys are scoped per user.
+    pub user_id: UserId,
+    /// The client's key (at most 255 characters).
+    pub key: String,
+    /// A fingerprint of the request, to tell a retry from a reuse.
+    pub fingerprint: String,
+}
+
+/// Result of creating an order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Created {
+    /// The order as stored.
+    pub order: Order,
+    /// Events stored with it (empty on a replay).
+    pub events: Vec<StoredEvent>,
+    /// True when the idempotency key had been used with the same request: nothing was written.
+    pub replayed: bool,
+}
+
+/// An accepted command, ready to be stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderChange<'a> {
+    /// The order after the command (its `version` is the new version).
+    pub order: &'a Order,
+    /// The version the command was decided on.
+    pub expected_version: i64,
+    /// Whether lines must be rewritten.
+    pub lines_changed: bool,
+    /// Events to append.
+    pub events: Vec<OrderEventKind>,
+    /// Who.
+    pub actor_id: UserId,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// Users.
+pub trait UserRepository: Send + Sync {
+    /// Stores a new user. MUST return `Duplicate { field: "email" }` for a taken e-mail.
+    fn create_user(&self, user: NewUser) -> impl Future<Output = Result<User, RepoError>> + Send;
+    /// Finds a user by e-mail.
+    fn user_by_email(
+        &self,
+        email: &Email,
+    ) -> impl Future<Output = Result<Option<User>, RepoError>> + Send;
+    /// Batch lookup; missing ids are simply absent from the result.
+    fn users_by_ids(
+        &self,
+        ids: &[UserId],
+    ) -> impl Future<Output = Result<Vec<User>, RepoError>> + Send;
+}
+
+/// Customers.
+pub trait CustomerRepository: Send + Sync {
+    /// Stores a new customer.
+    fn create_customer(
+        &self,
+        profile: CustomerProfile,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Customer, RepoError>> + Send;
+    /// Replaces a customer's profile. MUST return `Conflict` when `expected_version` is stale and
+    /// `NotFound` when the customer does not exist; nothing is written then.
+    fn update_customer(
+        &self,
+        id: CustomerId,
+        expected_version: i64,
+        profile: CustomerProfile,
+    ) -> impl Future<Output = Result<Customer, RepoError>> + Send;
+    /// Batch lookup.
+    fn customers_by_ids(
+        &self,
+        ids: &[CustomerId],
+    ) -> impl Future<Output = Result<Vec<Customer>, RepoError>> + Send;
+    /// Lists customers visible in `scope`, newest first. MUST apply scope and filter in the query.
+    fn list_customers(
+        &self,
+        scope: Scope,
+        filter: &CustomerFilter,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<Customer>, RepoError>> + Send;
+}
+
+/// Products.
+pub trait ProductRepository: Send + Sync {
+    /// Stores a new product. MUST return `Duplicate { field: "sku" }` for a taken SKU.
+    fn create_product(
+        &self,
+        details: ProductDetails,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Product, RepoError>> + Send;
+    /// Replaces a product. MUST return `Conflict` for a stale version, `Duplicate` for a taken SKU.
+    fn update_product(
+        &self,
+        id: ProductId,
+        expected_version: i64,
+        details: ProductDetails,
+    ) -> impl Future<Output = Result<Product, RepoError>> + Send;
+    /// Batch lookup.
+    fn products_by_ids(
+        &self,
+        ids: &[ProductId],
+    ) -> impl Future<Output = Result<Vec<Product>, RepoError>> + Send;
+    /// Lists products, newest first.
+    fn list_products(
+        &self,
+        filter: &ProductFilter,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<Product>, RepoError>> + Send;
+}
+
+/// Orders and their event log.
+pub trait OrderRepository: Send + Sync {
+    /// Stores a new draft and its creation events in one transaction.
+    ///
+    /// With a claim: when the key was used before by the same user with the same fingerprint,
+    /// MUST return the first result with `replayed = true` and write nothing; with another
+    /// fingerprint MUST return `IdempotencyMismatch`. Concurrent requests with one key MUST
+    /// produce exactly one order.
+    fn create_order(
+        &self,
+        order: NewOrder,
+        events: Vec<OrderEventKind>,
+        actor_id: UserId,
+        claim: Option<IdempotencyClaim>,
+    ) -> impl Future<Output = Result<Created, RepoError>> + Send;
+    /// Stores an accepted command: the order row (and lines if changed) plus its events, in one
+    /// transaction. MUST return `Conflict` and write nothing when the stored version is not
+    /// `expected_version`. Events get consecutive sequence numbers in commit order.
+    fn save_order(
+        &self,
+        change: OrderChange<'_>,
+    ) -> impl Future<Output = Result<Vec<StoredEvent>, RepoError>> + Send;
+    /// Batch lookup, lines included.
+    fn orders_by_ids(
+        &self,
+        ids: &[OrderId],
+    ) -> impl Future<Output = Result<Vec<Order>, RepoError>> + Send;
+    /// Lists orders visible in `scope`, newest first, lines included, in a constant number of
+    /// statements. MUST apply scope and filter in the query.
+    fn list_orders(
+        &self,
+        scope: Scope,
+        filter: &OrderFilter,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<Order>, RepoError>> + Send;
+    /// The events of one order, oldest first.
+    fn order_events(
+        &self,
+        id: OrderId,
+    ) -> impl Future<Output = Result<Vec<StoredEvent>, RepoError>> + Send;
+}
+
+/// The global event log, read in sequence order.
+pub trait EventLog: Send + Sync {
+    /// Up to `limit` events with `seq > after`, in sequence order. MUST never skip an event that
+    /// commits later with a lower sequence number (sequence numbers are assigned in commit order).
+    fn events_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<StoredEvent>, RepoError>> + Send;
+    /// The highest sequence number stored (0 when empty).
+    fn last_seq(&self) -> impl Future<Output = Result<i64, RepoError>> + Send;
+}
