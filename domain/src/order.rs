@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{PaymentTerms, Product, optional_text};
 use crate::error::ValidationError;
+use crate::event::OrderEventKind;
 use crate::ids::{CustomerId, OrderId, ProductId, UserId};
 use crate::lifecycle::{OrderStatus, PaymentStatus};
 use crate::money::{Currency, Money, round_to_minor};
@@ -338,6 +339,17 @@ impl NewOrder {
             .map(|line| line.total(self.currency))
             .sum()
     }
+}
+
+/// The events of creating an order, once storage has numbered it.
+#[must_use]
+pub fn creation_events(order: &Order) -> Vec<OrderEventKind> {
+    vec![OrderEventKind::OrderCreated {
+        number: order.number.clone(),
+        total: order.total(),
+        currency: order.currency,
+        line_count: u32::try_from(order.content.lines.len()).unwrap_or(u32::MAX),
+    }]
 }
 
 #[cfg(test)]

@@ -215,7 +215,7 @@ pub trait ProductRepository: Send + Sync {
 
 /// Orders and their event log.
 pub trait OrderRepository: Send + Sync {
-    /// Stores a new draft and its creation events in one transaction.
+    /// Stores a new draft, numbers it, and stores [`creation_events`](crate::order::creation_events) in the same transaction.
     ///
     /// With a claim: when the key was used before by the same user with the same fingerprint,
     /// MUST return the first result with `replayed = true` and write nothing; with another
@@ -224,7 +224,6 @@ pub trait OrderRepository: Send + Sync {
     fn create_order(
         &self,
         order: NewOrder,
-        events: Vec<OrderEventKind>,
         actor_id: UserId,
         claim: Option<IdempotencyClaim>,
     ) -> impl Future<Output = Result<Created, RepoError>> + Send;

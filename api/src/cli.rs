@@ -1,0 +1,159 @@
+//! The `orderdesk` command line: configuration by flags and environment variables.
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand};
+
+/// orderdesk: the GraphQL order-management API for sales teams.
+#[derive(Parser, Debug)]
+#[command(name = "orderdesk", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the API server (migrates the database first).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DbArgs),
+    /// Manage users.
+    User {
+        /// What to do with users.
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Print a signed access token for an existing user (a development aid).
+    Token(TokenArgs),
+    /// Load data sets.
+    Seed(SeedArgs),
+}
+
+/// Which database.
+#[derive(Args, Debug, Clone)]
+pub struct DbArgs {
+    /// Database URL: `sqlite://orderdesk.db` (created if missing) or `postgres://user@host/db`.
+    #[arg(
+        long = "database",
+        env = "DATABASE_URL",
+        default_value = "sqlite://orderdesk.db"
+    )]
+    pub url: String,
+    /// SQLite `synchronous` mode: `full` survives power loss; `normal` is faster and survives crashes.
+    #[arg(long, env = "ORDERDESK_SQLITE_SYNCHRONOUS", default_value = "full", value_parser = ["full", "normal"])]
+    pub sqlite_synchronous: String,
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "ORDERDESK_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+}
+
+/// Token signing.
+#[derive(Args, Debug, Clone)]
+pub struct JwtArgs {
+    /// HS256 secret for access tokens. Required in release builds unless `--dev`.
+    #[arg(
+        long = "jwt-secret",
+        env = "ORDERDESK_JWT_SECRET",
+        hide_env_values = true
+    )]
+    pub secret: Option<String>,
+    /// Development mode: without a secret, use a fixed, publicly known one (never in production).
+    #[arg(long, env = "ORDERDESK_DEV")]
+    pub dev: bool,
+}
+
+/// `orderdesk serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the chosen address is printed).
+    #[arg(long, env = "ORDERDESK_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+    /// Database.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Token signing.
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+    /// Load the demo data set first if the database has no users.
+    #[arg(long)]
+    pub demo: bool,
+    /// Lifetime of tokens issued by `login`, e.g. 15m, 12h, 7d.
+    #[arg(long, env = "ORDERDESK_TOKEN_TTL", default_value = "12h")]
+    pub token_ttl: String,
+    /// How often the event dispatcher polls the log for events committed by other instances (ms).
+    #[arg(long, env = "ORDERDESK_EVENT_POLL_MS", default_value_t = 1000)]
+    pub event_poll_ms: u64,
+    /// How long to wait for in-flight requests and connections on SIGTERM/SIGINT (seconds).
+    #[arg(long, env = "ORDERDESK_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+}
+
+/// `orderdesk user ...`.
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Create a user; this is how the first admin of a fresh database is made.
+    Add(UserAddArgs),
+}
+
+/// `orderdesk user add`.
+#[derive(Args, Debug)]
+pub struct UserAddArgs {
+    /// Database.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Login e-mail.
+    #[arg(long)]
+    pub email: String,
+    /// Display name.
+    #[arg(long)]
+    pub name: String,
+    /// ADMIN, MANAGER, SALES or CUSTOMER.
+    #[arg(long)]
+    pub role: String,
+    /// Password for `login` (without one, the user can only get tokens from `orderdesk token`).
+    #[arg(long, env = "ORDERDESK_USER_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// E-mail of the user's manager.
+    #[arg(long)]
+    pub manager: Option<String>,
+    /// For CUSTOMER users: the customer id they belong to.
+    #[arg(long)]
+    pub customer: Option<i64>,
+    /// Highest line discount in percent the user may grant without approval.
+    #[arg(long, default_value = "0")]
+    pub discount_authority: String,
+}
+
+/// `orderdesk token`.
+#[derive(Args, Debug)]
+pub struct TokenArgs {
+    /// Database.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Token signing.
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+    /// The user's e-mail.
+    #[arg(long)]
+    pub email: String,
+    /// Lifetime, e.g. 15m, 1h, 7d.
+    #[arg(long, default_value = "1h")]
+    pub ttl: String,
+}
+
+/// `orderdesk seed`.
+#[derive(Args, Debug)]
+pub struct SeedArgs {
+    /// Database.
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Load the demo data set (users, ~20 customers, ~30 products, ~200 orders in every status).
+    #[arg(long)]
+    pub demo: bool,
+    /// Random seed of the generated data.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}

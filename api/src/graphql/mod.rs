@@ -1,0 +1,125 @@
+//! The GraphQL schema: one `build_schema` sets limits, extensions and shared data in one place.
+
+pub mod error;
+pub mod loaders;
+mod mutation;
+mod query;
+pub mod scalars;
+mod subscription;
+pub mod types;
+
+use async_graphql::{Context, Schema};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use domain::ports::PageRequest;
+use domain::user::Actor;
+
+use self::error::{ApiError, ApiResult};
+use self::loaders::Loaders;
+use crate::http::auth::Auth;
+use crate::service::Services;
+
+pub use self::mutation::MutationRoot;
+pub use self::query::QueryRoot;
+pub use self::subscription::SubscriptionRoot;
+
+/// The schema type served at `/graphql`.
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// Deepest query accepted.
+pub const MAX_DEPTH: usize = 10;
+/// Most expensive query accepted: each field costs 1, list fields multiply by `first`.
+pub const MAX_COMPLEXITY: usize = 2_000;
+/// Largest page.
+pub const MAX_PAGE: i32 = 100;
+
+/// Builds the schema with its limits and the shared services.
+pub fn build_schema(services: Services) -> AppSchema {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .data(services)
+        .finish()
+}
+
+/// Typed access to what every resolver needs.
+pub trait ContextExt {
+    /// Shared services.
+    fn services(&self) -> &Services;
+    /// This request's loaders.
+    fn loaders(&self) -> &Loaders;
+    /// The authenticated caller, or `UNAUTHENTICATED`.
+    fn actor(&self) -> ApiResult<Actor>;
+}
+
+impl ContextExt for Context<'_> {
+    fn services(&self) -> &Services {
+        self.data_unchecked::<Services>()
+    }
+
+    fn loaders(&self) -> &Loaders {
+        self.data_unchecked::<Loaders>()
+    }
+
+    fn actor(&self) -> ApiResult<Actor> {
+        Services::actor(self.data_opt::<Auth>().unwrap_or(&Auth::Anonymous))
+    }
+}
+
+const CURSOR_PREFIX: &str = "k:";
+
+/// Opaque keyset cursor for a row key.
+pub fn encode_cursor(key: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{key}"))
+}
+
+fn decode_cursor(cursor: &str) -> ApiResult<i64> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.strip_prefix(CURSOR_PREFIX)?.parse().ok())
+        .ok_or_else(|| ApiError::bad_input("after", "not a cursor returned by this API"))
+}
+
+/// Validates `first` / `after`.
+pub fn page_request(first: Option<i32>, after: Option<String>) -> ApiResult<PageRequest> {
+    let first = first.unwrap_or(20);
+    if !(0..=MAX_PAGE).contains(&first) {
+        return Err(ApiError::bad_input(
+            "first",
+            format!("must be between 0 and {MAX_PAGE}"),
+        ));
+    }
+    Ok(PageRequest {
+        first: u32::try_from(first).unwrap_or(0),
+        after: after.as_deref().map(decode_cursor).transpose()?,
+    })
+}
+
+/// Parses a GraphQL `ID` into a database key.
+pub fn parse_id(field: &str, id: &async_graphql::ID) -> ApiResult<i64> {
+    id.parse::<i64>()
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| ApiError::bad_input(field, format!("`{}` is not an id", id.as_str())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_foreign_ones_are_refused() {
+        assert_eq!(decode_cursor(&encode_cursor(42)).unwrap(), 42);
+        assert!(decode_cursor("garbage").is_err());
+        assert!(decode_cursor(&URL_SAFE_NO_PAD.encode("x:1")).is_err());
+    }
+
+    #[test]
+    fn pages_are_capped_at_one_hundred() {
+        assert!(page_request(Some(101), None).is_err());
+        assert!(page_request(Some(-1), None).is_err());
+        assert_eq!(page_request(Some(100), None).unwrap().first, 100);
+    }
+}

@@ -1,0 +1,453 @@
+//! Mutations. Each one on an existing order takes `expectedVersion`; a stale one is a CONFLICT.
+
+use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::catalog::{CustomerProfile, PaymentTerms, ProductDetails, Sku};
+use domain::lifecycle::OrderCommand;
+use domain::money::{Currency, Money};
+use domain::order::{Confirmation, LineInput};
+use domain::{CustomerId, OrderId, ProductId, UserId};
+
+use super::error::{ApiError, ApiResult};
+use super::scalars::Dec;
+use super::types::{ChannelGql, CustomerNode, OrderNode, OrderStatusGql, ProductNode, UserNode};
+use super::{ContextExt, parse_id};
+use crate::service::{CreateOrder, DraftPatch};
+
+/// A signed-in session.
+#[derive(SimpleObject)]
+pub struct LoginPayload {
+    /// Send as `Authorization: Bearer <accessToken>`.
+    pub access_token: String,
+    /// When the token stops working.
+    pub expires_at: DateTime<Utc>,
+    /// Who signed in.
+    pub user: UserNode,
+}
+
+/// A customer's profile (replaces the whole profile on update).
+#[derive(InputObject)]
+pub struct CustomerInput {
+    /// Company name.
+    pub name: String,
+    /// Main contact e-mail.
+    pub email: Option<String>,
+    /// Main phone.
+    pub phone: Option<String>,
+    /// Default delivery address.
+    pub address: Option<String>,
+    /// Owning sales rep; defaults to the caller. Sales reps can only name themselves.
+    pub owner_rep_id: Option<ID>,
+    /// Tier or segment.
+    pub tier: Option<String>,
+    /// Free tags.
+    pub tags: Option<Vec<String>>,
+    /// ISO 4217 invoicing currency.
+    pub currency: String,
+    /// Credit limit in that currency.
+    pub credit_limit: Dec,
+    /// PREPAID, NET_<days> or DEPOSIT_<percent>_NET_<days>.
+    pub payment_terms: String,
+}
+
+impl CustomerInput {
+    fn parse(self) -> ApiResult<(CustomerProfile, Option<UserId>)> {
+        let owner = self
+            .owner_rep_id
+            .as_ref()
+            .map(|id| parse_id("ownerRepId", id))
+            .transpose()?
+            .map(UserId);
+        Ok((
+            CustomerProfile {
+                name: self.name,
+                email: self.email,
+                phone: self.phone,
+                address: self.address,
+                owner_rep_id: UserId(0),
+                tier: self.tier,
+                tags: self.tags.unwrap_or_default(),
+                currency: Currency::parse(&self.currency)?,
+                credit_limit: self.credit_limit.0,
+                payment_terms: PaymentTerms::parse(&self.payment_terms)?,
+            },
+            owner,
+        ))
+    }
+}
+
+/// A product (replaces the whole product on update).
+#[derive(InputObject)]
+pub struct ProductInput {
+    /// Unique SKU.
+    pub sku: String,
+    /// Name.
+    pub name: String,
+    /// Unit of measure.
+    pub unit: String,
+    /// List price per unit (at most 4 decimals).
+    pub list_price: Dec,
+    /// ISO 4217 currency of the list price.
+    pub currency: String,
+    /// Days from confirmation until it can ship.
+    pub lead_time_days: i32,
+    /// Whether it can be ordered.
+    #[graphql(default = true)]
+    pub active: bool,
+}
+
+impl ProductInput {
+    fn parse(self) -> ApiResult<ProductDetails> {
+        let currency = Currency::parse(&self.currency)?;
+        Ok(ProductDetails {
+            sku: Sku::parse(&self.sku)?,
+            name: self.name,
+            unit: self.unit,
+            list_price: Money::new(self.list_price.0, currency)
+                .map_err(|e| ApiError::bad_input("listPrice", e.to_string()))?,
+            lead_time_days: u16::try_from(self.lead_time_days)
+                .map_err(|_| ApiError::bad_input("leadTimeDays", "must be between 0 and 730"))?,
+            active: self.active,
+        })
+    }
+}
+
+/// One line to order.
+#[derive(InputObject)]
+#[graphql(name = "LineInput")]
+pub struct LineInputGql {
+    /// Product to order.
+    pub product_id: ID,
+    /// Quantity (> 0, at most 3 decimals).
+    pub quantity: Dec,
+    /// Price per unit; the list price when omitted.
+    pub unit_price: Option<Dec>,
+    /// Discount in percent (0..100, at most 2 decimals).
+    pub discount_percent: Option<Dec>,
+}
+
+fn parse_lines(lines: Vec<LineInputGql>) -> ApiResult<Vec<LineInput>> {
+    lines
+        .into_iter()
+        .map(|l| {
+            Ok(LineInput {
+                product_id: ProductId(parse_id("productId", &l.product_id)?),
+                quantity: l.quantity.0,
+                unit_price: l.unit_price.map(|d| d.0),
+                discount_percent: l.discount_percent.map(|d| d.0),
+            })
+        })
+        .collect()
+}
+
+fn parse_terms(terms: Option<String>) -> ApiResult<Option<PaymentTerms>> {
+    Ok(terms.as_deref().map(PaymentTerms::parse).transpose()?)
+}
+
+/// A new order; it lands in DRAFT.
+#[derive(InputObject)]
+pub struct CreateOrderInput {
+    /// The buyer.
+    pub customer_id: ID,
+    /// Owning rep: the caller for SALES; otherwise defaults to the customer's owner.
+    pub sales_rep_id: Option<ID>,
+    /// ISO 4217 currency; the customer's when omitted.
+    pub currency: Option<String>,
+    /// Lines.
+    pub lines: Vec<LineInputGql>,
+    /// The customer's wished delivery date.
+    pub requested_date: Option<NaiveDate>,
+    /// Delivery address; the customer's when omitted.
+    pub delivery_address: Option<String>,
+    /// Payment terms; the customer's when omitted.
+    pub payment_terms: Option<String>,
+    /// The customer's purchase-order reference.
+    pub customer_po: Option<String>,
+    /// Free notes.
+    pub notes: Option<String>,
+}
+
+/// Changes to a draft: given fields replace the current ones (blank text clears it).
+#[derive(InputObject)]
+pub struct OrderDraftInput {
+    /// New lines (replace all lines).
+    pub lines: Option<Vec<LineInputGql>>,
+    /// New wished delivery date.
+    pub requested_date: Option<NaiveDate>,
+    /// New delivery address.
+    pub delivery_address: Option<String>,
+    /// New payment terms.
+    pub payment_terms: Option<String>,
+    /// New PO reference.
+    pub customer_po: Option<String>,
+    /// New notes.
+    pub notes: Option<String>,
+}
+
+/// The customer's confirmation.
+#[derive(InputObject)]
+pub struct ConfirmationInput {
+    /// Who at the customer confirmed.
+    pub confirmed_by: String,
+    /// Channel; CUSTOMER users must use PORTAL.
+    pub channel: ChannelGql,
+    /// Reference (mail subject, document number...).
+    pub reference: Option<String>,
+    /// The delivery date promised to the customer.
+    pub promised_date: Option<NaiveDate>,
+}
+
+/// A plain status move.
+#[derive(InputObject)]
+pub struct TransitionInput {
+    /// The order.
+    pub order_id: ID,
+    /// Target: NEEDS_REVISION (from APPROVED), IN_PRODUCTION, READY_TO_SHIP, PARTIALLY_SHIPPED,
+    /// SHIPPED, DELIVERED, COMPLETED (fully paid only), ON_HOLD, CANCELLED, or — for an ON_HOLD
+    /// order — its `heldFrom` status to resume.
+    pub to: OrderStatusGql,
+    /// The version the client last saw.
+    pub expected_version: i64,
+    /// Required for NEEDS_REVISION, ON_HOLD and CANCELLED.
+    pub reason: Option<String>,
+}
+
+/// Changes. Every mutation needs a token except `login`.
+pub struct MutationRoot;
+
+#[Object]
+impl MutationRoot {
+    /// Exchanges e-mail and password for an access token.
+    async fn login(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        password: String,
+    ) -> ApiResult<LoginPayload> {
+        let (access_token, expires_at, user) = ctx.services().login(&email, &password).await?;
+        Ok(LoginPayload {
+            access_token,
+            expires_at,
+            user: UserNode(user),
+        })
+    }
+
+    /// Creates a customer (SALES, MANAGER, ADMIN).
+    async fn create_customer(
+        &self,
+        ctx: &Context<'_>,
+        input: CustomerInput,
+    ) -> ApiResult<CustomerNode> {
+        let actor = ctx.actor()?;
+        let (profile, owner) = input.parse()?;
+        Ok(CustomerNode(
+            ctx.services()
+                .create_customer(ctx.loaders(), &actor, profile, owner)
+                .await?,
+        ))
+    }
+
+    /// Replaces a customer's profile.
+    async fn update_customer(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        expected_version: i64,
+        input: CustomerInput,
+    ) -> ApiResult<CustomerNode> {
+        let actor = ctx.actor()?;
+        let id = CustomerId(parse_id("id", &id)?);
+        let (profile, owner) = input.parse()?;
+        Ok(CustomerNode(
+            ctx.services()
+                .update_customer(ctx.loaders(), &actor, id, expected_version, profile, owner)
+                .await?,
+        ))
+    }
+
+    /// Adds a product (MANAGER, ADMIN).
+    async fn create_product(
+        &self,
+        ctx: &Context<'_>,
+        input: ProductInput,
+    ) -> ApiResult<ProductNode> {
+        let actor = ctx.actor()?;
+        Ok(ProductNode(
+            ctx.services()
+                .create_product(&actor, input.parse()?)
+                .await?,
+        ))
+    }
+
+    /// Changes a product (MANAGER, ADMIN).
+    async fn update_product(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        expected_version: i64,
+        input: ProductInput,
+    ) -> ApiResult<ProductNode> {
+        let actor = ctx.actor()?;
+        let id = ProductId(parse_id("id", &id)?);
+        Ok(ProductNode(
+            ctx.services()
+                .update_product(&actor, id, expected_version, input.parse()?)
+                .await?,
+        ))
+    }
+
+    /// Creates a draft order. With `idempotencyKey` (1-255 characters, scoped to the caller) a
+    /// retry returns the first result and creates nothing; reusing the key for other input is a CONFLICT.
+    async fn create_order(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateOrderInput,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<OrderNode> {
+        let actor = ctx.actor()?;
+        let input = CreateOrder {
+            customer_id: CustomerId(parse_id("customerId", &input.customer_id)?),
+            sales_rep_id: input
+                .sales_rep_id
+                .as_ref()
+                .map(|id| parse_id("salesRepId", id))
+                .transpose()?
+                .map(UserId),
+            currency: input.currency.as_deref().map(Currency::parse).transpose()?,
+            lines: parse_lines(input.lines)?,
+            requested_date: input.requested_date,
+            delivery_address: input.delivery_address,
+            payment_terms: parse_terms(input.payment_terms)?,
+            customer_po: input.customer_po,
+            notes: input.notes,
+        };
+        Ok(OrderNode(
+            ctx.services()
+                .create_order(ctx.loaders(), &actor, input, idempotency_key)
+                .await?,
+        ))
+    }
+
+    /// Edits a DRAFT or NEEDS_REVISION order.
+    async fn update_order_draft(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        expected_version: i64,
+        input: OrderDraftInput,
+    ) -> ApiResult<OrderNode> {
+        let actor = ctx.actor()?;
+        let id = OrderId(parse_id("id", &id)?);
+        let patch = DraftPatch {
+            lines: input.lines.map(parse_lines).transpose()?,
+            requested_date: input.requested_date,
+            delivery_address: input.delivery_address,
+            payment_terms: parse_terms(input.payment_terms)?,
+            customer_po: input.customer_po,
+            notes: input.notes,
+        };
+        Ok(OrderNode(
+            ctx.services()
+                .update_draft(ctx.loaders(), &actor, id, expected_version, patch)
+                .await?,
+        ))
+    }
+
+    /// Submits for review: lands in NEEDS_REVISION (blockers), PENDING_APPROVAL (findings a
+    /// manager must approve) or APPROVED; findings are in `reviewFindings`.
+    async fn submit_order(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        expected_version: i64,
+    ) -> ApiResult<OrderNode> {
+        let actor = ctx.actor()?;
+        let id = OrderId(parse_id("id", &id)?);
+        Ok(OrderNode(
+            ctx.services()
+                .submit(ctx.loaders(), &actor, id, expected_version)
+                .await?,
+        ))
+    }
+
+    /// Approves a PENDING_APPROVAL order (MANAGER, ADMIN).
+    async fn approve_order(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        expected_version: i64,
+        comment: Option<String>,
+    ) -> ApiResult<OrderNode> {
+        self.run(ctx, id, expected_version, |_| {
+            Ok(OrderCommand::Approve { comment })
+        })
+        .await
+    }
+
+    /// Sends a PENDING_APPROVAL order back to NEEDS_REVISION (MANAGER, ADMIN); a comment is required.
+    async fn reject_order(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        expected_version: i64,
+        comment: String,
+    ) -> ApiResult<OrderNode> {
+        self.run(ctx, id, expected_version, |_| {
+            Ok(OrderCommand::Reject { comment })
+        })
+        .await
+    }
+
+    /// Records the customer's confirmation of an APPROVED order: it becomes CONFIRMED.
+    async fn confirm_order(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        expected_version: i64,
+        confirmation: ConfirmationInput,
+    ) -> ApiResult<OrderNode> {
+        self.run(ctx, id, expected_version, |_| {
+            Ok(OrderCommand::Confirm(Confirmation {
+                confirmed_by: confirmation.confirmed_by,
+                channel: confirmation.channel.into(),
+                reference: confirmation.reference,
+                confirmed_at: Utc::now(),
+                promised_date: confirmation.promised_date,
+            }))
+        })
+        .await
+    }
+
+    /// Moves an order to another status (see `TransitionInput.to`). A move the lifecycle does not
+    /// allow is INVALID_TRANSITION, naming the current status and the allowed ones.
+    async fn transition_order(
+        &self,
+        ctx: &Context<'_>,
+        input: TransitionInput,
+    ) -> ApiResult<OrderNode> {
+        let to = input.to.into();
+        let reason = input.reason;
+        self.run(ctx, input.order_id, input.expected_version, move |order| {
+            Ok(OrderCommand::to_status(order, to, reason.as_deref())?)
+        })
+        .await
+    }
+}
+
+impl MutationRoot {
+    async fn run(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        expected_version: i64,
+        build: impl FnOnce(&domain::order::Order) -> ApiResult<OrderCommand>,
+    ) -> ApiResult<OrderNode> {
+        let actor = ctx.actor()?;
+        let id = OrderId(parse_id("id", &id)?);
+        Ok(OrderNode(
+            ctx.services()
+                .command(ctx.loaders(), &actor, id, expected_version, build)
+                .await?,
+        ))
+    }
+}

@@ -1,0 +1,175 @@
+//! Queries.
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, InputObject, Object};
+use chrono::{DateTime, Utc};
+use domain::ports::{CustomerFilter, OrderFilter, ProductFilter};
+use domain::{CustomerId, OrderId, ProductId, UserId};
+
+use super::error::ApiResult;
+use super::types::{
+    CustomerNode, OrderNode, OrderStatusGql, ProductNode, UserNode, customer_connection,
+    order_connection, product_connection,
+};
+use super::{ContextExt, page_request, parse_id};
+
+/// Filters for `orders`; all given filters must match.
+#[derive(InputObject, Default)]
+pub struct OrderFilterInput {
+    /// Any of these statuses.
+    pub status: Option<Vec<OrderStatusGql>>,
+    /// Of this customer.
+    pub customer_id: Option<ID>,
+    /// Of this sales rep.
+    pub sales_rep_id: Option<ID>,
+    /// Created at or after this instant.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Created before this instant.
+    pub created_to: Option<DateTime<Utc>>,
+    /// Case-insensitive match on the order number or the customer's PO reference.
+    pub search: Option<String>,
+}
+
+/// Filters for `customers`.
+#[derive(InputObject, Default)]
+pub struct CustomerFilterInput {
+    /// Case-insensitive match on the company name.
+    pub search: Option<String>,
+    /// Owned by this rep.
+    pub owner_rep_id: Option<ID>,
+}
+
+/// Filters for `products`.
+#[derive(InputObject, Default)]
+pub struct ProductFilterInput {
+    /// Case-insensitive match on SKU or name.
+    pub search: Option<String>,
+    /// Only active (true) or inactive (false) products.
+    pub active: Option<bool>,
+}
+
+/// Read access. Everything except GraphiQL needs a token; lists only return what the caller may see.
+pub struct QueryRoot;
+
+#[Object]
+impl QueryRoot {
+    /// The signed-in user.
+    async fn me(&self, ctx: &Context<'_>) -> ApiResult<UserNode> {
+        let actor = ctx.actor()?;
+        Ok(UserNode(ctx.services().me(ctx.loaders(), &actor).await?))
+    }
+
+    /// One customer; NOT_FOUND when it does not exist or is not visible to the caller.
+    async fn customer(&self, ctx: &Context<'_>, id: ID) -> ApiResult<CustomerNode> {
+        let actor = ctx.actor()?;
+        let id = CustomerId(parse_id("id", &id)?);
+        Ok(CustomerNode(
+            ctx.services().customer(ctx.loaders(), &actor, id).await?,
+        ))
+    }
+
+    /// Customers visible to the caller, newest first.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn customers(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, at most 100.", default = 20)] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last item already seen.")] after: Option<String>,
+        filter: Option<CustomerFilterInput>,
+    ) -> ApiResult<Connection<String, CustomerNode>> {
+        let actor = ctx.actor()?;
+        let page = page_request(first, after)?;
+        let filter = filter.unwrap_or_default();
+        let filter = CustomerFilter {
+            search: filter.search,
+            owner_rep_id: filter
+                .owner_rep_id
+                .as_ref()
+                .map(|id| parse_id("ownerRepId", id))
+                .transpose()?
+                .map(UserId),
+        };
+        Ok(customer_connection(
+            ctx.services().customers(&actor, &filter, page).await?,
+        ))
+    }
+
+    /// One product.
+    async fn product(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ProductNode> {
+        ctx.actor()?;
+        let id = ProductId(parse_id("id", &id)?);
+        Ok(ProductNode(
+            ctx.services().product(ctx.loaders(), id).await?,
+        ))
+    }
+
+    /// The product catalogue, newest first.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn products(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, at most 100.", default = 20)] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last item already seen.")] after: Option<String>,
+        filter: Option<ProductFilterInput>,
+    ) -> ApiResult<Connection<String, ProductNode>> {
+        ctx.actor()?;
+        let page = page_request(first, after)?;
+        let filter = filter.unwrap_or_default();
+        let filter = ProductFilter {
+            search: filter.search,
+            active: filter.active,
+        };
+        Ok(product_connection(
+            ctx.services().products(&filter, page).await?,
+        ))
+    }
+
+    /// One order; NOT_FOUND when it does not exist or is not visible to the caller.
+    async fn order(&self, ctx: &Context<'_>, id: ID) -> ApiResult<OrderNode> {
+        let actor = ctx.actor()?;
+        let id = OrderId(parse_id("id", &id)?);
+        Ok(OrderNode(
+            ctx.services().order(ctx.loaders(), &actor, id).await?,
+        ))
+    }
+
+    /// Orders visible to the caller, newest first, keyset-paginated.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn orders(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, at most 100.", default = 20)] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last item already seen.")] after: Option<String>,
+        filter: Option<OrderFilterInput>,
+    ) -> ApiResult<Connection<String, OrderNode>> {
+        let actor = ctx.actor()?;
+        let page = page_request(first, after)?;
+        let filter = filter.unwrap_or_default();
+        let filter = OrderFilter {
+            statuses: filter
+                .status
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            customer_id: filter
+                .customer_id
+                .as_ref()
+                .map(|id| parse_id("customerId", id))
+                .transpose()?
+                .map(CustomerId),
+            sales_rep_id: filter
+                .sales_rep_id
+                .as_ref()
+                .map(|id| parse_id("salesRepId", id))
+                .transpose()?
+                .map(UserId),
+            created_from: filter.created_from,
+            created_to: filter.created_to,
+            search: filter.search,
+        };
+        Ok(order_connection(
+            ctx.services().orders(&actor, &filter, page).await?,
+        ))
+    }
+}

@@ -1,0 +1,654 @@
+//! GraphQL output types: their own structs over domain values (the database row is not the API).
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{ComplexObject, Context, Enum, ID, Json, Object, SimpleObject};
+use chrono::{DateTime, NaiveDate, Utc};
+use domain::catalog::{Customer, Product};
+use domain::event::{OrderEventKind, StoredEvent};
+use domain::lifecycle::allowed_targets;
+use domain::money::Currency;
+use domain::order::{Confirmation, Order, OrderLine};
+use domain::ports::Page;
+use domain::review::Finding;
+use domain::user::User;
+use rust_decimal::Decimal;
+
+use super::error::{ApiError, ApiResult};
+use super::scalars::{Dec, money_amount};
+use super::{ContextExt, encode_cursor};
+use crate::service::user;
+
+/// Main status of an order; see the lifecycle in the README.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "OrderStatus", remote = "domain::lifecycle::OrderStatus")]
+pub enum OrderStatusGql {
+    /// Being written by the rep.
+    Draft,
+    /// Review found blockers, or a manager sent it back; edit and submit again.
+    NeedsRevision,
+    /// Waiting for a manager to approve review findings.
+    PendingApproval,
+    /// Ready for the customer's confirmation.
+    Approved,
+    /// The customer confirmed it.
+    Confirmed,
+    /// Being produced.
+    InProduction,
+    /// Produced or in stock, waiting for shipment.
+    ReadyToShip,
+    /// Part of it shipped.
+    PartiallyShipped,
+    /// Everything shipped.
+    Shipped,
+    /// Everything delivered.
+    Delivered,
+    /// Delivered and fully paid. Final.
+    Completed,
+    /// Paused; resumes to `heldFrom`.
+    OnHold,
+    /// Cancelled with a reason. Final.
+    Cancelled,
+}
+
+/// Invoicing and payment state of an order.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "PaymentStatus", remote = "domain::lifecycle::PaymentStatus")]
+pub enum PaymentStatusGql {
+    /// No invoice yet.
+    Uninvoiced,
+    /// Invoiced, nothing paid.
+    Invoiced,
+    /// Partly paid.
+    PartiallyPaid,
+    /// Fully paid.
+    Paid,
+}
+
+/// What a user may do.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "Role", remote = "domain::user::Role")]
+pub enum RoleGql {
+    /// Everything.
+    Admin,
+    /// The team's customers and orders; approvals; cancelling confirmed orders.
+    Manager,
+    /// A sales rep: their own customers and orders.
+    Sales,
+    /// A customer's login: their company's orders only.
+    Customer,
+}
+
+/// How the customer confirmed.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(
+    name = "ConfirmationChannel",
+    remote = "domain::order::ConfirmationChannel"
+)]
+pub enum ChannelGql {
+    /// E-mail.
+    Email,
+    /// Phone call.
+    Phone,
+    /// WeChat.
+    Wechat,
+    /// Visit.
+    Visit,
+    /// Meeting.
+    Meeting,
+    /// The customer portal (CUSTOMER users).
+    Portal,
+    /// Anything else.
+    Other,
+}
+
+/// Severity of a review finding.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "Severity", remote = "domain::review::Severity")]
+pub enum SeverityGql {
+    /// Information only.
+    Info,
+    /// A manager must approve.
+    NeedsApproval,
+    /// Must be fixed before the order can go on.
+    Blocker,
+}
+
+/// An exact amount of money.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(name = "Money")]
+pub struct MoneyNode {
+    /// The amount, as a decimal string with at least the currency's minor-unit digits.
+    pub amount: Dec,
+    /// ISO 4217 currency code.
+    pub currency: String,
+}
+
+impl MoneyNode {
+    pub fn new(amount: Decimal, currency: Currency) -> Self {
+        Self {
+            amount: money_amount(amount, currency.minor_units()),
+            currency: currency.as_str().to_owned(),
+        }
+    }
+}
+
+/// A user of orderdesk.
+pub struct UserNode(pub User);
+
+/// A user: sales rep, manager, admin or customer login.
+#[Object(name = "User")]
+impl UserNode {
+    /// Identity.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Login e-mail.
+    async fn email(&self) -> &str {
+        self.0.email.as_str()
+    }
+    /// Display name.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// Role.
+    async fn role(&self) -> RoleGql {
+        self.0.role.into()
+    }
+    /// The user's manager, if any.
+    async fn manager(&self, ctx: &Context<'_>) -> ApiResult<Option<UserNode>> {
+        match self.0.manager_id {
+            Some(id) => Ok(Some(UserNode(user(ctx.loaders(), id).await?))),
+            None => Ok(None),
+        }
+    }
+    /// For CUSTOMER users: their company.
+    async fn customer_id(&self) -> Option<ID> {
+        self.0.customer_id.map(|c| ID(c.to_string()))
+    }
+    /// Highest line discount in percent the user may grant without approval.
+    async fn discount_authority(&self) -> Dec {
+        Dec(self.0.discount_authority)
+    }
+}
+
+/// A customer company.
+pub struct CustomerNode(pub Customer);
+
+/// A customer company and its terms.
+#[Object(name = "Customer")]
+impl CustomerNode {
+    /// Identity.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Company name.
+    async fn name(&self) -> &str {
+        &self.0.profile.name
+    }
+    /// Main contact e-mail.
+    async fn email(&self) -> Option<&str> {
+        self.0.profile.email.as_deref()
+    }
+    /// Main phone.
+    async fn phone(&self) -> Option<&str> {
+        self.0.profile.phone.as_deref()
+    }
+    /// Default delivery address.
+    async fn address(&self) -> Option<&str> {
+        self.0.profile.address.as_deref()
+    }
+    /// The sales rep who owns the customer.
+    async fn owner_rep(&self, ctx: &Context<'_>) -> ApiResult<UserNode> {
+        Ok(UserNode(
+            user(ctx.loaders(), self.0.profile.owner_rep_id).await?,
+        ))
+    }
+    /// Tier or segment.
+    async fn tier(&self) -> Option<&str> {
+        self.0.profile.tier.as_deref()
+    }
+    /// Free tags.
+    async fn tags(&self) -> &[String] {
+        &self.0.profile.tags
+    }
+    /// Invoicing currency.
+    async fn currency(&self) -> &str {
+        self.0.profile.currency.as_str()
+    }
+    /// Credit limit.
+    async fn credit_limit(&self) -> MoneyNode {
+        MoneyNode::new(self.0.profile.credit_limit, self.0.profile.currency)
+    }
+    /// Default payment terms: PREPAID, NET_<days> or DEPOSIT_<percent>_NET_<days>.
+    async fn payment_terms(&self) -> String {
+        self.0.profile.payment_terms.to_string()
+    }
+    /// Optimistic-concurrency version; pass it as `expectedVersion` to `updateCustomer`.
+    async fn version(&self) -> i64 {
+        self.0.version
+    }
+    /// The customer's orders visible to the caller, newest first.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn orders(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, at most 100.", default = 20)] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last order already seen.")] after: Option<String>,
+    ) -> ApiResult<Connection<String, OrderNode>> {
+        let actor = ctx.actor()?;
+        let filter = domain::ports::OrderFilter {
+            customer_id: Some(self.0.id),
+            ..Default::default()
+        };
+        let page = super::page_request(first, after)?;
+        Ok(order_connection(
+            ctx.services().orders(&actor, &filter, page).await?,
+        ))
+    }
+}
+
+/// A product of the catalogue.
+pub struct ProductNode(pub Product);
+
+/// A product that can be ordered.
+#[Object(name = "Product")]
+impl ProductNode {
+    /// Identity.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Unique SKU.
+    async fn sku(&self) -> &str {
+        self.0.details.sku.as_str()
+    }
+    /// Name.
+    async fn name(&self) -> &str {
+        &self.0.details.name
+    }
+    /// Unit of measure.
+    async fn unit(&self) -> &str {
+        &self.0.details.unit
+    }
+    /// List price per unit.
+    async fn list_price(&self) -> MoneyNode {
+        MoneyNode::new(
+            self.0.details.list_price.amount(),
+            self.0.details.list_price.currency(),
+        )
+    }
+    /// Days from confirmation until it can ship.
+    async fn lead_time_days(&self) -> i32 {
+        i32::from(self.0.details.lead_time_days)
+    }
+    /// Inactive products cannot be ordered.
+    async fn active(&self) -> bool {
+        self.0.details.active
+    }
+    /// Optimistic-concurrency version; pass it as `expectedVersion` to `updateProduct`.
+    async fn version(&self) -> i64 {
+        self.0.version
+    }
+}
+
+/// An order.
+pub struct OrderNode(pub Order);
+
+/// A customer order and where it stands.
+#[Object(name = "Order")]
+impl OrderNode {
+    /// Identity.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// Human-readable unique number, e.g. SO-000042.
+    async fn number(&self) -> &str {
+        &self.0.number
+    }
+    /// The buyer.
+    async fn customer(&self, ctx: &Context<'_>) -> ApiResult<CustomerNode> {
+        let customer = ctx
+            .loaders()
+            .load_one(self.0.customer_id)
+            .await
+            .map_err(|e| ApiError::Internal(e.0))?
+            .ok_or_else(|| ApiError::Internal(format!("order {} has no customer", self.0.id)))?;
+        Ok(CustomerNode(customer))
+    }
+    /// The owning sales rep.
+    async fn sales_rep(&self, ctx: &Context<'_>) -> ApiResult<UserNode> {
+        Ok(UserNode(user(ctx.loaders(), self.0.sales_rep_id).await?))
+    }
+    /// The currency of every amount on the order.
+    async fn currency(&self) -> &str {
+        self.0.currency.as_str()
+    }
+    /// Main status.
+    async fn status(&self) -> OrderStatusGql {
+        self.0.status.into()
+    }
+    /// While ON_HOLD: the status it resumes to.
+    async fn held_from(&self) -> Option<OrderStatusGql> {
+        self.0.held_from.map(Into::into)
+    }
+    /// Invoicing and payment state.
+    async fn payment_status(&self) -> PaymentStatusGql {
+        self.0.payment_status.into()
+    }
+    /// Statuses `transitionOrder` may move the order to now (roles and payment permitting).
+    async fn allowed_transitions(&self) -> Vec<OrderStatusGql> {
+        allowed_targets(&self.0)
+            .into_iter()
+            .map(Into::into)
+            .collect()
+    }
+    /// The lines, in order.
+    async fn lines(&self) -> Vec<OrderLineNode> {
+        self.0
+            .content
+            .lines
+            .iter()
+            .map(|line| OrderLineNode {
+                order_id: self.0.id.0,
+                currency: self.0.currency,
+                line: line.clone(),
+            })
+            .collect()
+    }
+    /// Sum of the line totals.
+    async fn total(&self) -> MoneyNode {
+        MoneyNode::new(self.0.total(), self.0.currency)
+    }
+    /// The customer's wished delivery date.
+    async fn requested_date(&self) -> Option<NaiveDate> {
+        self.0.content.requested_date
+    }
+    /// The delivery date promised at confirmation.
+    async fn promised_date(&self) -> Option<NaiveDate> {
+        self.0.confirmation.as_ref().and_then(|c| c.promised_date)
+    }
+    /// Where to deliver.
+    async fn delivery_address(&self) -> Option<&str> {
+        self.0.content.delivery_address.as_deref()
+    }
+    /// Payment terms of this order.
+    async fn payment_terms(&self) -> String {
+        self.0.content.payment_terms.to_string()
+    }
+    /// The customer's purchase-order reference.
+    async fn customer_po(&self) -> Option<&str> {
+        self.0.content.customer_po.as_deref()
+    }
+    /// Free notes.
+    async fn notes(&self) -> Option<&str> {
+        self.0.content.notes.as_deref()
+    }
+    /// The customer's confirmation, once recorded.
+    async fn confirmation(&self) -> Option<ConfirmationNode> {
+        self.0.confirmation.clone().map(ConfirmationNode::from)
+    }
+    /// Findings of the last review (on submit).
+    async fn review_findings(&self) -> Vec<FindingNode> {
+        self.0
+            .findings
+            .iter()
+            .cloned()
+            .map(FindingNode::from)
+            .collect()
+    }
+    /// Why it was cancelled.
+    async fn cancel_reason(&self) -> Option<&str> {
+        self.0.cancel_reason.as_deref()
+    }
+    /// Optimistic-concurrency version; every mutation on the order takes it as `expectedVersion`.
+    async fn version(&self) -> i64 {
+        self.0.version
+    }
+    /// Content revision, raised by changes after confirmation.
+    async fn revision(&self) -> i32 {
+        self.0.revision
+    }
+    /// When it was created.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// When it last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    /// Everything that happened to the order, oldest first (its timeline).
+    async fn events(&self, ctx: &Context<'_>) -> ApiResult<Vec<OrderEventNode>> {
+        Ok(ctx
+            .services()
+            .order_events(self.0.id)
+            .await?
+            .into_iter()
+            .map(OrderEventNode)
+            .collect())
+    }
+}
+
+/// One line of an order.
+pub struct OrderLineNode {
+    order_id: i64,
+    currency: Currency,
+    line: OrderLine,
+}
+
+/// A line: product, quantity, price, discount and total.
+#[Object(name = "OrderLine")]
+impl OrderLineNode {
+    /// Identity: `<orderId>-<lineNo>`.
+    async fn id(&self) -> ID {
+        ID(format!("{}-{}", self.order_id, self.line.line_no))
+    }
+    /// Position in the order, from 1.
+    async fn line_no(&self) -> i32 {
+        i32::try_from(self.line.line_no).unwrap_or(i32::MAX)
+    }
+    /// The product.
+    async fn product(&self, ctx: &Context<'_>) -> ApiResult<ProductNode> {
+        Ok(ProductNode(
+            ctx.services()
+                .product(ctx.loaders(), self.line.product_id)
+                .await?,
+        ))
+    }
+    /// The product's SKU when the line was written.
+    async fn sku(&self) -> &str {
+        &self.line.sku
+    }
+    /// The product's name when the line was written.
+    async fn description(&self) -> &str {
+        &self.line.description
+    }
+    /// Quantity.
+    async fn quantity(&self) -> Dec {
+        Dec(self.line.quantity.get())
+    }
+    /// Agreed price per unit, before discount.
+    async fn unit_price(&self) -> MoneyNode {
+        MoneyNode::new(self.line.unit_price, self.currency)
+    }
+    /// Discount in percent.
+    async fn discount_percent(&self) -> Dec {
+        Dec(self.line.discount.get())
+    }
+    /// quantity x unit price x (1 - discount), rounded half away from zero to the currency's minor unit.
+    async fn total(&self) -> MoneyNode {
+        MoneyNode::new(self.line.total(self.currency), self.currency)
+    }
+}
+
+/// A review finding.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(name = "ReviewFinding")]
+pub struct FindingNode {
+    /// Stable rule code, e.g. DISCOUNT_ABOVE_AUTHORITY.
+    pub code: String,
+    /// Severity.
+    pub severity: SeverityGql,
+    /// What was found.
+    pub message: String,
+    /// The line concerned, if any.
+    pub line_no: Option<i32>,
+}
+
+impl From<Finding> for FindingNode {
+    fn from(f: Finding) -> Self {
+        Self {
+            code: f.code,
+            severity: f.severity.into(),
+            message: f.message,
+            line_no: f.line_no.and_then(|n| i32::try_from(n).ok()),
+        }
+    }
+}
+
+/// The customer's confirmation of an order.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(name = "Confirmation")]
+pub struct ConfirmationNode {
+    /// Who at the customer confirmed.
+    pub confirmed_by: String,
+    /// Through which channel.
+    pub channel: ChannelGql,
+    /// Reference (mail subject, document number...).
+    pub reference: Option<String>,
+    /// When it was recorded.
+    pub confirmed_at: DateTime<Utc>,
+    /// The delivery date promised.
+    pub promised_date: Option<NaiveDate>,
+}
+
+impl From<Confirmation> for ConfirmationNode {
+    fn from(c: Confirmation) -> Self {
+        Self {
+            confirmed_by: c.confirmed_by,
+            channel: c.channel.into(),
+            reference: c.reference,
+            confirmed_at: c.confirmed_at,
+            promised_date: c.promised_date,
+        }
+    }
+}
+
+/// A stored event of an order.
+pub struct OrderEventNode(pub StoredEvent);
+
+/// Something that happened to an order, as stored in the event log.
+#[Object(name = "OrderEvent")]
+impl OrderEventNode {
+    /// Position in the global event log (opaque; resume subscriptions from it).
+    async fn cursor(&self) -> String {
+        self.0.seq.to_string()
+    }
+    /// ORDER_CREATED, DRAFT_UPDATED, REVIEW_COMPLETED, ORDER_CONFIRMED or STATUS_CHANGED.
+    #[graphql(name = "type")]
+    async fn event_type(&self) -> &'static str {
+        self.0.kind.type_name()
+    }
+    /// When.
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+    /// Who.
+    async fn actor(&self, ctx: &Context<'_>) -> ApiResult<UserNode> {
+        Ok(UserNode(user(ctx.loaders(), self.0.actor_id).await?))
+    }
+    /// The order's version after the change.
+    async fn version(&self) -> i64 {
+        self.0.order_version
+    }
+    /// The event's details (shape depends on `type`).
+    async fn data(&self) -> Json<serde_json::Value> {
+        let value = serde_json::to_value(&self.0.kind).unwrap_or_default();
+        Json(
+            value
+                .get("data")
+                .cloned()
+                .unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
+
+/// A committed status change, as delivered to subscribers.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex, name = "OrderStatusChange")]
+pub struct StatusChangeNode {
+    /// The order.
+    pub order_id: ID,
+    /// Its number.
+    pub order_number: String,
+    /// Status before.
+    pub from: OrderStatusGql,
+    /// Status after.
+    pub to: OrderStatusGql,
+    /// The order's version after the change.
+    pub version: i64,
+    /// When it was committed.
+    pub at: DateTime<Utc>,
+    /// Position in the event log.
+    pub cursor: String,
+    #[graphql(skip)]
+    pub actor_id: domain::UserId,
+}
+
+#[ComplexObject]
+impl StatusChangeNode {
+    /// Who changed it.
+    async fn actor(&self, ctx: &Context<'_>) -> ApiResult<UserNode> {
+        Ok(UserNode(user(ctx.loaders(), self.actor_id).await?))
+    }
+}
+
+impl StatusChangeNode {
+    /// The status change carried by an event, if it is one.
+    pub fn from_event(event: &StoredEvent) -> Option<Self> {
+        match &event.kind {
+            OrderEventKind::StatusChanged { from, to, .. } => Some(Self {
+                order_id: ID(event.order_id.to_string()),
+                order_number: event.order_number.clone(),
+                from: (*from).into(),
+                to: (*to).into(),
+                version: event.order_version,
+                at: event.at,
+                cursor: event.seq.to_string(),
+                actor_id: event.actor_id,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Relay connection of orders.
+pub fn order_connection(page: Page<Order>) -> Connection<String, OrderNode> {
+    let mut connection = Connection::new(false, page.has_next);
+    connection.edges = page
+        .items
+        .into_iter()
+        .map(|order| Edge::new(encode_cursor(order.id.0), OrderNode(order)))
+        .collect();
+    connection
+}
+
+/// Relay connection of customers.
+pub fn customer_connection(page: Page<Customer>) -> Connection<String, CustomerNode> {
+    let mut connection = Connection::new(false, page.has_next);
+    connection.edges = page
+        .items
+        .into_iter()
+        .map(|c| Edge::new(encode_cursor(c.id.0), CustomerNode(c)))
+        .collect();
+    connection
+}
+
+/// Relay connection of products.
+pub fn product_connection(page: Page<Product>) -> Connection<String, ProductNode> {
+    let mut connection = Connection::new(false, page.has_next);
+    connection.edges = page
+        .items
+        .into_iter()
+        .map(|p| Edge::new(encode_cursor(p.id.0), ProductNode(p)))
+        .collect();
+    connection
+}

@@ -1,0 +1,30 @@
+//! The `orderdesk` binary.
+
+use api::cli::{Cli, Command, UserCommand};
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
+        Command::Serve(args) => api::app::serve(args).await,
+        Command::Migrate(db) => api::app::migrate(db).await,
+        Command::User {
+            command: UserCommand::Add(args),
+        } => api::app::add_user(args).await,
+        Command::Token(args) => api::app::token(args).await,
+        Command::Seed(args) => api::seed::run(args).await,
+    };
+    if let Err(message) = result {
+        eprintln!("error: {message}");
+        std::process::exit(1);
+    }
+}

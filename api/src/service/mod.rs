@@ -1,0 +1,132 @@
+//! The service layer: authorization and use cases. Resolvers call these and only these; every
+//! decision about who may do what is made here or in the domain, never in a resolver.
+
+mod catalog;
+mod events;
+mod orders;
+
+use std::sync::{Arc, OnceLock};
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use chrono::{Duration, Utc};
+use domain::ports::UserRepository;
+use domain::user::{Actor, Email, Ownership, User};
+use domain::{CustomerId, UserId};
+use persistence::Store;
+
+pub use events::{EventHub, spawn_dispatcher};
+pub use orders::{CreateOrder, DraftPatch};
+
+use crate::graphql::error::{ApiError, ApiResult};
+use crate::graphql::loaders::Loaders;
+use crate::http::auth::{Auth, JwtKeys};
+
+/// Everything a request needs, shared by all requests.
+#[derive(Clone)]
+pub struct Services {
+    /// Storage.
+    pub store: Store,
+    /// Token keys.
+    pub jwt: Arc<JwtKeys>,
+    /// Live events.
+    pub hub: EventHub,
+    /// Lifetime of tokens issued by `login`.
+    pub token_ttl: Duration,
+}
+
+impl Services {
+    /// The authenticated actor, or `UNAUTHENTICATED`.
+    pub fn actor(auth: &Auth) -> ApiResult<Actor> {
+        match auth {
+            Auth::User(actor) => Ok(*actor),
+            Auth::Anonymous => Err(ApiError::Unauthenticated(
+                "sign in: send `Authorization: Bearer <token>` (see the `login` mutation)".into(),
+            )),
+            Auth::Invalid(reason) => Err(ApiError::Unauthenticated(reason.clone())),
+        }
+    }
+
+    /// Exchanges e-mail and password for an access token.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> ApiResult<(String, chrono::DateTime<Utc>, User)> {
+        let refused = || ApiError::Unauthenticated("wrong e-mail or password".into());
+        let user = match Email::parse(email) {
+            Ok(email) => self.store.user_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+        // Unknown users are checked against a dummy hash so timing does not reveal which e-mails exist.
+        let hash = hash.unwrap_or_else(|| dummy_hash().to_owned());
+        let password = password.to_owned();
+        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let user = user.filter(|_| ok).ok_or_else(refused)?;
+        let (token, expires) = self
+            .jwt
+            .issue(&user, self.token_ttl, Utc::now())
+            .map_err(ApiError::Internal)?;
+        Ok((token, expires, user))
+    }
+
+    /// The caller's own user record.
+    pub async fn me(&self, loaders: &Loaders, actor: &Actor) -> ApiResult<User> {
+        user(loaders, actor.user_id).await
+    }
+
+    /// Who owns a record, with the owning rep's manager (for team visibility).
+    pub async fn ownership(
+        loaders: &Loaders,
+        customer_id: CustomerId,
+        rep: UserId,
+    ) -> ApiResult<Ownership> {
+        let manager = loaders
+            .load_one(rep)
+            .await
+            .map_err(|e| ApiError::Internal(e.0))?
+            .and_then(|u| u.manager_id);
+        Ok(Ownership {
+            customer_id,
+            sales_rep_id: rep,
+            rep_manager_id: manager,
+        })
+    }
+}
+
+/// Loads a user through the request's loader.
+pub async fn user(loaders: &Loaders, id: UserId) -> ApiResult<User> {
+    loaders
+        .load_one(id)
+        .await
+        .map_err(|e| ApiError::Internal(e.0))?
+        .ok_or_else(|| ApiError::NotFound(format!("user {id} not found")))
+}
+
+/// Hashes a password with Argon2id and a random salt (PHC string).
+///
+/// # Errors
+/// When hashing fails.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>()).map_err(|e| e.to_string())?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| hash_password("orderdesk-dummy-password").unwrap_or_default())
+}

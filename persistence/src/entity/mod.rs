@@ -1,0 +1,9 @@
+//! sea-orm entities: private to this crate. The row is not the domain type; `convert` maps them.
+
+pub mod customer;
+pub mod idempotency_key;
+pub mod order;
+pub mod order_event;
+pub mod order_line;
+pub mod product;
+pub mod user;

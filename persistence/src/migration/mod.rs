@@ -1,0 +1,15 @@
+//! Schema migrations, applied at start-up (`orderdesk serve`) or by `orderdesk migrate`.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_create_schema;
+
+/// All migrations, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_create_schema::Migration)]
+    }
+}

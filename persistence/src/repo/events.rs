@@ -1,0 +1,156 @@
+//! The event log: appended in the same transaction as each change, read in sequence order.
+
+use chrono::{DateTime, Utc};
+use domain::event::{OrderEventKind, StoredEvent};
+use domain::order::Order;
+use domain::ports::{EventLog, RepoError};
+use domain::{CustomerId, OrderId, UserId};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+
+use super::corrupt;
+use crate::codec::{from_micros, to_micros};
+use crate::entity::order_event;
+use crate::store::{Store, storage};
+
+impl TryFrom<order_event::Model> for StoredEvent {
+    type Error = RepoError;
+    fn try_from(row: order_event::Model) -> Result<Self, RepoError> {
+        Ok(StoredEvent {
+            seq: row.seq,
+            order_id: OrderId(row.order_id),
+            order_number: row.order_number,
+            customer_id: CustomerId(row.customer_id),
+            sales_rep_id: UserId(row.sales_rep_id),
+            order_version: row.order_version,
+            actor_id: UserId(row.actor_id),
+            at: from_micros(row.occurred_at)?,
+            kind: serde_json::from_str(&row.payload).map_err(|e| corrupt("event payload", e))?,
+        })
+    }
+}
+
+/// Takes the next `n` values of a named counter inside `txn` and returns the last one.
+///
+/// The UPDATE locks the counter row until the transaction ends, so values are handed out in
+/// commit order: a reader that has seen value `k` committed will never later find a committed
+/// value below `k`. That is what lets the dispatcher tail the log by `seq > last_seen`.
+pub(crate) async fn take_counter(
+    txn: &DatabaseTransaction,
+    name: &str,
+    n: i64,
+) -> Result<i64, RepoError> {
+    let statement = Query::update()
+        .table(Counters::Table)
+        .value(Counters::Value, Expr::col(Counters::Value).add(n))
+        .and_where(Expr::col(Counters::Name).eq(name))
+        .returning_col(Counters::Value)
+        .take();
+    let row = txn
+        .query_one(&statement)
+        .await
+        .map_err(storage)?
+        .ok_or_else(|| RepoError::Storage(format!("counter {name} missing")))?;
+    row.try_get::<i64>("", "value").map_err(storage)
+}
+
+#[derive(sea_orm::DeriveIden)]
+enum Counters {
+    Table,
+    Name,
+    Value,
+}
+
+/// Appends `events` for `order` (after its change) and returns them as stored.
+pub(crate) async fn append(
+    txn: &DatabaseTransaction,
+    order: &Order,
+    events: Vec<OrderEventKind>,
+    actor_id: UserId,
+    at: DateTime<Utc>,
+) -> Result<Vec<StoredEvent>, RepoError> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
+    // Taken last, just before the inserts, so the counter row stays locked as briefly as possible.
+    let last = take_counter(txn, "event_seq", count).await?;
+    let stored: Vec<StoredEvent> = events
+        .into_iter()
+        .zip(last - count + 1..)
+        .map(|(kind, seq)| StoredEvent {
+            seq,
+            order_id: order.id,
+            order_number: order.number.clone(),
+            customer_id: order.customer_id,
+            sales_rep_id: order.sales_rep_id,
+            order_version: order.version,
+            actor_id,
+            at,
+            kind,
+        })
+        .collect();
+    let rows = stored
+        .iter()
+        .map(|e| {
+            Ok(order_event::ActiveModel {
+                seq: Set(e.seq),
+                order_id: Set(e.order_id.0),
+                order_number: Set(e.order_number.clone()),
+                customer_id: Set(e.customer_id.0),
+                sales_rep_id: Set(e.sales_rep_id.0),
+                order_version: Set(e.order_version),
+                event_type: Set(e.kind.type_name().to_owned()),
+                payload: Set(serde_json::to_string(&e.kind).map_err(|err| corrupt("event", err))?),
+                actor_id: Set(e.actor_id.0),
+                occurred_at: Set(to_micros(e.at)),
+            })
+        })
+        .collect::<Result<Vec<_>, RepoError>>()?;
+    order_event::Entity::insert_many(rows)
+        .exec(txn)
+        .await
+        .map_err(storage)?;
+    Ok(stored)
+}
+
+pub(crate) async fn for_order(store: &Store, id: OrderId) -> Result<Vec<StoredEvent>, RepoError> {
+    order_event::Entity::find()
+        .filter(order_event::Column::OrderId.eq(id.0))
+        .order_by_asc(order_event::Column::Seq)
+        .all(&store.db)
+        .await
+        .map_err(storage)?
+        .into_iter()
+        .map(StoredEvent::try_from)
+        .collect()
+}
+
+impl EventLog for Store {
+    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<StoredEvent>, RepoError> {
+        order_event::Entity::find()
+            .filter(order_event::Column::Seq.gt(after))
+            .order_by_asc(order_event::Column::Seq)
+            .limit(u64::from(limit))
+            .all(&self.db)
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .map(StoredEvent::try_from)
+            .collect()
+    }
+
+    async fn last_seq(&self) -> Result<i64, RepoError> {
+        let max: Option<Option<i64>> = order_event::Entity::find()
+            .select_only()
+            .column_as(order_event::Column::Seq.max(), "max_seq")
+            .into_tuple()
+            .one(&self.db)
+            .await
+            .map_err(storage)?;
+        Ok(max.flatten().unwrap_or(0))
+    }
+}

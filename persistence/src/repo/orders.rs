@@ -1,0 +1,437 @@
+//! Orders, their lines, and idempotent creation.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use domain::catalog::PaymentTerms;
+use domain::event::StoredEvent;
+use domain::lifecycle::{OrderStatus, PaymentStatus};
+use domain::money::Currency;
+use domain::order::{
+    DiscountPercent, NewOrder, Order, OrderContent, OrderLine, Quantity, creation_events,
+};
+use domain::ports::{
+    Created, IdempotencyClaim, OrderChange, OrderFilter, OrderRepository, Page, PageRequest,
+    RepoError,
+};
+use domain::user::Scope;
+use domain::{CustomerId, OrderId, ProductId, UserId};
+use sea_orm::sea_query::{Expr, ExprTrait, Func};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
+};
+
+use super::catalog::scope_condition;
+use super::{corrupt, events, fetch_limit, into_page, like_pattern};
+use crate::codec::{
+    MONEY_SCALE, PERCENT_SCALE, QUANTITY_SCALE, from_micros, from_scaled, to_micros, to_scaled,
+};
+use crate::entity::{idempotency_key, order, order_line};
+use crate::store::{Store, storage};
+
+const CREATE_ORDER: &str = "createOrder";
+
+fn status(text: &str) -> Result<OrderStatus, RepoError> {
+    OrderStatus::parse(text).map_err(|e| corrupt("order status", e))
+}
+
+fn to_order(row: order::Model, lines: Vec<order_line::Model>) -> Result<Order, RepoError> {
+    let lines = lines
+        .into_iter()
+        .map(|l| {
+            Ok(OrderLine {
+                line_no: u32::try_from(l.line_no).map_err(|e| corrupt("line no", e))?,
+                product_id: ProductId(l.product_id),
+                sku: l.sku,
+                description: l.description,
+                quantity: Quantity::new(from_scaled(l.quantity_e3, QUANTITY_SCALE))
+                    .map_err(|e| corrupt("quantity", e))?,
+                unit_price: from_scaled(l.unit_price_e4, MONEY_SCALE),
+                discount: DiscountPercent::new(from_scaled(l.discount_bp, PERCENT_SCALE))
+                    .map_err(|e| corrupt("discount", e))?,
+            })
+        })
+        .collect::<Result<Vec<_>, RepoError>>()?;
+    Ok(Order {
+        id: OrderId(row.id),
+        number: row.number,
+        customer_id: CustomerId(row.customer_id),
+        sales_rep_id: UserId(row.sales_rep_id),
+        currency: Currency::parse(&row.currency).map_err(|e| corrupt("currency", e))?,
+        status: status(&row.status)?,
+        held_from: row.held_from.as_deref().map(status).transpose()?,
+        payment_status: PaymentStatus::parse(&row.payment_status)
+            .map_err(|e| corrupt("payment status", e))?,
+        content: OrderContent {
+            lines,
+            requested_date: row.requested_date,
+            delivery_address: row.delivery_address,
+            payment_terms: PaymentTerms::parse(&row.payment_terms)
+                .map_err(|e| corrupt("payment terms", e))?,
+            customer_po: row.customer_po,
+            notes: row.notes,
+        },
+        confirmation: row
+            .confirmation
+            .as_deref()
+            .map(serde_json::from_str)
+            .transpose()
+            .map_err(|e| corrupt("confirmation", e))?,
+        findings: serde_json::from_str(&row.findings).map_err(|e| corrupt("findings", e))?,
+        cancel_reason: row.cancel_reason,
+        version: row.version,
+        revision: row.revision,
+        created_at: from_micros(row.created_at)?,
+        updated_at: from_micros(row.updated_at)?,
+    })
+}
+
+/// The columns an accepted command may change (identity and creation stay as they are).
+fn mutable_columns(order: &Order) -> Result<order::ActiveModel, RepoError> {
+    Ok(order::ActiveModel {
+        status: Set(order.status.as_str().to_owned()),
+        held_from: Set(order.held_from.map(|s| s.as_str().to_owned())),
+        payment_status: Set(order.payment_status.as_str().to_owned()),
+        requested_date: Set(order.content.requested_date),
+        promised_date: Set(order.confirmation.as_ref().and_then(|c| c.promised_date)),
+        delivery_address: Set(order.content.delivery_address.clone()),
+        payment_terms: Set(order.content.payment_terms.to_string()),
+        customer_po: Set(order.content.customer_po.clone()),
+        notes: Set(order.content.notes.clone()),
+        confirmation: Set(order
+            .confirmation
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| corrupt("confirmation", e))?),
+        findings: Set(serde_json::to_string(&order.findings).map_err(|e| corrupt("findings", e))?),
+        cancel_reason: Set(order.cancel_reason.clone()),
+        total_e4: Set(to_scaled(order.total(), MONEY_SCALE)?),
+        version: Set(order.version),
+        revision: Set(order.revision),
+        updated_at: Set(to_micros(order.updated_at)),
+        ..Default::default()
+    })
+}
+
+async fn insert_lines(txn: &DatabaseTransaction, order: &Order) -> Result<(), RepoError> {
+    if order.content.lines.is_empty() {
+        return Ok(());
+    }
+    let rows = order
+        .content
+        .lines
+        .iter()
+        .map(|l| {
+            Ok(order_line::ActiveModel {
+                order_id: Set(order.id.0),
+                line_no: Set(i32::try_from(l.line_no).map_err(|e| corrupt("line no", e))?),
+                product_id: Set(l.product_id.0),
+                sku: Set(l.sku.clone()),
+                description: Set(l.description.clone()),
+                quantity_e3: Set(to_scaled(l.quantity.get(), QUANTITY_SCALE)?),
+                unit_price_e4: Set(to_scaled(l.unit_price, MONEY_SCALE)?),
+                discount_bp: Set(to_scaled(l.discount.get(), PERCENT_SCALE)?),
+                total_e4: Set(to_scaled(l.total(order.currency), MONEY_SCALE)?),
+            })
+        })
+        .collect::<Result<Vec<_>, RepoError>>()?;
+    order_line::Entity::insert_many(rows)
+        .exec(txn)
+        .await
+        .map_err(storage)?;
+    Ok(())
+}
+
+impl Store {
+    /// Loads orders with their lines in two statements, in the order of `rows`.
+    async fn with_lines<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        rows: Vec<order::Model>,
+    ) -> Result<Vec<Order>, RepoError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut lines: HashMap<i64, Vec<order_line::Model>> = HashMap::new();
+        for line in order_line::Entity::find()
+            .filter(order_line::Column::OrderId.is_in(rows.iter().map(|r| r.id)))
+            .order_by_asc(order_line::Column::OrderId)
+            .order_by_asc(order_line::Column::LineNo)
+            .all(conn)
+            .await
+            .map_err(storage)?
+        {
+            lines.entry(line.order_id).or_default().push(line);
+        }
+        rows.into_iter()
+            .map(|row| {
+                let own = lines.remove(&row.id).unwrap_or_default();
+                to_order(row, own)
+            })
+            .collect()
+    }
+
+    async fn order_in<C: ConnectionTrait>(&self, conn: &C, id: i64) -> Result<Order, RepoError> {
+        let row = order::Entity::find_by_id(id)
+            .one(conn)
+            .await
+            .map_err(storage)?
+            .ok_or(RepoError::NotFound {
+                entity: "order",
+                id,
+            })?;
+        self.with_lines(conn, vec![row])
+            .await?
+            .pop()
+            .ok_or(RepoError::NotFound {
+                entity: "order",
+                id,
+            })
+    }
+
+    /// What a previous use of an idempotency key means for this request.
+    async fn replay<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        claim: &IdempotencyClaim,
+    ) -> Result<Option<Created>, RepoError> {
+        let Some(previous) =
+            idempotency_key::Entity::find_by_id((claim.user_id.0, claim.key.clone()))
+                .one(conn)
+                .await
+                .map_err(storage)?
+        else {
+            return Ok(None);
+        };
+        if previous.operation != CREATE_ORDER || previous.fingerprint != claim.fingerprint {
+            return Err(RepoError::IdempotencyMismatch(claim.key.clone()));
+        }
+        Ok(Some(Created {
+            order: self.order_in(conn, previous.result_id).await?,
+            events: Vec::new(),
+            replayed: true,
+        }))
+    }
+
+    async fn try_create(
+        &self,
+        new: NewOrder,
+        actor_id: UserId,
+        claim: Option<&IdempotencyClaim>,
+    ) -> Result<Created, RepoError> {
+        let txn = self.begin_write().await?;
+        if let Some(claim) = claim
+            && let Some(previous) = self.replay(&txn, claim).await?
+        {
+            txn.rollback().await.map_err(storage)?;
+            return Ok(previous);
+        }
+        let number = format!(
+            "SO-{:06}",
+            events::take_counter(&txn, "order_number", 1).await?
+        );
+        let total = to_scaled(new.total(), MONEY_SCALE)?;
+        let at = to_micros(new.created_at);
+        let mut order = Order {
+            id: OrderId(0),
+            number,
+            customer_id: new.customer_id,
+            sales_rep_id: new.sales_rep_id,
+            currency: new.currency,
+            status: OrderStatus::Draft,
+            held_from: None,
+            payment_status: PaymentStatus::Uninvoiced,
+            content: new.content,
+            confirmation: None,
+            findings: Vec::new(),
+            cancel_reason: None,
+            version: 1,
+            revision: 0,
+            created_at: new.created_at,
+            updated_at: new.created_at,
+        };
+        let mut row = mutable_columns(&order)?;
+        row.number = Set(order.number.clone());
+        row.customer_id = Set(order.customer_id.0);
+        row.sales_rep_id = Set(order.sales_rep_id.0);
+        row.currency = Set(order.currency.as_str().to_owned());
+        row.total_e4 = Set(total);
+        row.created_at = Set(at);
+        let inserted = row.insert(&txn).await.map_err(storage)?;
+        order.id = OrderId(inserted.id);
+        insert_lines(&txn, &order).await?;
+        if let Some(claim) = claim {
+            idempotency_key::ActiveModel {
+                user_id: Set(claim.user_id.0),
+                key: Set(claim.key.clone()),
+                operation: Set(CREATE_ORDER.to_owned()),
+                fingerprint: Set(claim.fingerprint.clone()),
+                result_id: Set(order.id.0),
+                created_at: Set(to_micros(Utc::now())),
+            }
+            .insert(&txn)
+            .await
+            .map_err(|err| match err.sql_err() {
+                Some(SqlErr::UniqueConstraintViolation(_)) => RepoError::Duplicate {
+                    field: "idempotencyKey",
+                    value: claim.key.clone(),
+                },
+                _ => storage(err),
+            })?;
+        }
+        let events = creation_events(&order);
+        let stored = events::append(&txn, &order, events, actor_id, new.created_at).await?;
+        txn.commit().await.map_err(storage)?;
+        Ok(Created {
+            order,
+            events: stored,
+            replayed: false,
+        })
+    }
+}
+
+impl OrderRepository for Store {
+    async fn create_order(
+        &self,
+        order: NewOrder,
+        actor_id: UserId,
+        claim: Option<IdempotencyClaim>,
+    ) -> Result<Created, RepoError> {
+        match self.try_create(order, actor_id, claim.as_ref()).await {
+            // A concurrent request with the same key committed first (PostgreSQL lets both
+            // transactions start; the key's primary key decides): answer as its retry would.
+            Err(RepoError::Duplicate {
+                field: "idempotencyKey",
+                ..
+            }) => {
+                let claim = claim
+                    .as_ref()
+                    .ok_or_else(|| RepoError::Storage("lost idempotency claim".into()))?;
+                self.replay(&self.db, claim)
+                    .await?
+                    .ok_or_else(|| RepoError::Storage("idempotency key vanished".into()))
+            }
+            other => other,
+        }
+    }
+
+    async fn save_order(&self, change: OrderChange<'_>) -> Result<Vec<StoredEvent>, RepoError> {
+        let order = change.order;
+        let txn = self.begin_write().await?;
+        let result = order::Entity::update_many()
+            .set(mutable_columns(order)?)
+            .filter(order::Column::Id.eq(order.id.0))
+            .filter(order::Column::Version.eq(change.expected_version))
+            .exec(&txn)
+            .await
+            .map_err(storage)?;
+        if result.rows_affected == 0 {
+            let actual: Option<i64> = order::Entity::find_by_id(order.id.0)
+                .select_only()
+                .column(order::Column::Version)
+                .into_tuple()
+                .one(&txn)
+                .await
+                .map_err(storage)?;
+            txn.rollback().await.map_err(storage)?;
+            return Err(match actual {
+                Some(actual) => RepoError::Conflict {
+                    expected: change.expected_version,
+                    actual,
+                },
+                None => RepoError::NotFound {
+                    entity: "order",
+                    id: order.id.0,
+                },
+            });
+        }
+        if change.lines_changed {
+            order_line::Entity::delete_many()
+                .filter(order_line::Column::OrderId.eq(order.id.0))
+                .exec(&txn)
+                .await
+                .map_err(storage)?;
+            insert_lines(&txn, order).await?;
+        }
+        let stored = events::append(&txn, order, change.events, change.actor_id, change.at).await?;
+        txn.commit().await.map_err(storage)?;
+        Ok(stored)
+    }
+
+    async fn orders_by_ids(&self, ids: &[OrderId]) -> Result<Vec<Order>, RepoError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows = order::Entity::find()
+            .filter(order::Column::Id.is_in(ids.iter().map(|id| id.0)))
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
+        self.with_lines(&self.db, rows).await
+    }
+
+    async fn list_orders(
+        &self,
+        scope: Scope,
+        filter: &OrderFilter,
+        page: PageRequest,
+    ) -> Result<Page<Order>, RepoError> {
+        let mut query = order::Entity::find().filter(scope_condition(
+            scope,
+            order::Column::SalesRepId,
+            order::Column::CustomerId,
+        ));
+        if !filter.statuses.is_empty() {
+            query = query
+                .filter(order::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));
+        }
+        if let Some(customer) = filter.customer_id {
+            query = query.filter(order::Column::CustomerId.eq(customer.0));
+        }
+        if let Some(rep) = filter.sales_rep_id {
+            query = query.filter(order::Column::SalesRepId.eq(rep.0));
+        }
+        if let Some(from) = filter.created_from {
+            query = query.filter(order::Column::CreatedAt.gte(to_micros(from)));
+        }
+        if let Some(to) = filter.created_to {
+            query = query.filter(order::Column::CreatedAt.lt(to_micros(to)));
+        }
+        if let Some(search) = filter.search.as_deref().filter(|s| !s.trim().is_empty()) {
+            let pattern = like_pattern(search);
+            query = query.filter(
+                Condition::any()
+                    .add(
+                        Expr::expr(Func::lower(Expr::col(order::Column::Number)))
+                            .like(pattern.clone()),
+                    )
+                    .add(
+                        Expr::expr(Func::lower(Expr::col(order::Column::CustomerPo))).like(pattern),
+                    ),
+            );
+        }
+        if let Some(after) = page.after {
+            query = query.filter(order::Column::Id.lt(after));
+        }
+        let rows = query
+            .order_by_desc(order::Column::Id)
+            .limit(fetch_limit(page))
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
+        let mut page_rows = into_page(rows, page);
+        let items = self
+            .with_lines(&self.db, std::mem::take(&mut page_rows.items))
+            .await?;
+        Ok(Page {
+            items,
+            has_next: page_rows.has_next,
+        })
+    }
+
+    async fn order_events(&self, id: OrderId) -> Result<Vec<StoredEvent>, RepoError> {
+        events::for_order(self, id).await
+    }
+}

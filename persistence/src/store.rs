@@ -1,0 +1,147 @@
+//! The connection pool and transaction helpers shared by every repository.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use domain::ports::RepoError;
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqlErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+
+use crate::migration::Migrator;
+
+/// Pool and tuning options.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Maximum pooled connections.
+    pub max_connections: u32,
+    /// How long a SQLite writer waits for the lock before failing.
+    pub busy_timeout: Duration,
+    /// How long to wait for a pooled connection.
+    pub acquire_timeout: Duration,
+    /// SQLite `synchronous=FULL` (durable on power loss) instead of NORMAL.
+    pub sqlite_synchronous_full: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            busy_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(10),
+            sqlite_synchronous_full: true,
+        }
+    }
+}
+
+/// The storage adapter: implements every repository port of `domain::ports`.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub(crate) db: DatabaseConnection,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://path` or `postgres://...`). SQLite files are created if
+    /// missing and run in WAL mode with a busy timeout.
+    ///
+    /// # Errors
+    /// `RepoError::Storage` when the database cannot be reached.
+    pub async fn connect(url: &str, options: &StoreOptions) -> Result<Self, RepoError> {
+        let mut connect = ConnectOptions::new(url.to_owned());
+        connect
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .sqlx_logging(false);
+        let busy = options.busy_timeout;
+        let synchronous = if options.sqlite_synchronous_full {
+            SqliteSynchronous::Full
+        } else {
+            SqliteSynchronous::Normal
+        };
+        connect.map_sqlx_sqlite_opts(move |opts| {
+            opts.create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(synchronous)
+                .busy_timeout(busy)
+                .foreign_keys(true)
+        });
+        let db = Database::connect(connect).await.map_err(storage)?;
+        Ok(Self { db })
+    }
+
+    /// Applies pending migrations.
+    ///
+    /// # Errors
+    /// `RepoError::Storage` when a migration fails.
+    pub async fn migrate(&self) -> Result<(), RepoError> {
+        Migrator::up(&self.db, None).await.map_err(storage)
+    }
+
+    /// Number of migrations not applied yet.
+    ///
+    /// # Errors
+    /// `RepoError::Storage` when the database cannot be read.
+    pub async fn pending_migrations(&self) -> Result<usize, RepoError> {
+        Ok(Migrator::get_pending_migrations(&self.db)
+            .await
+            .map_err(storage)?
+            .len())
+    }
+
+    /// A cheap round trip, for readiness checks.
+    ///
+    /// # Errors
+    /// `RepoError::Storage` when the database does not answer.
+    pub async fn ping(&self) -> Result<(), RepoError> {
+        self.db.ping().await.map_err(storage)
+    }
+
+    /// Which database this is.
+    #[must_use]
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    /// Calls `callback` with the SQL of every statement executed (for tests and metrics).
+    pub fn on_statement(&mut self, callback: impl Fn(&str) + Send + Sync + 'static) {
+        let callback = Arc::new(callback);
+        self.db
+            .set_metric_callback(move |info| callback(&info.statement.sql));
+    }
+
+    /// Closes the pool.
+    pub async fn close(self) {
+        let _ = self.db.close().await;
+    }
+
+    /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`: a deferred transaction
+    /// that reads then writes fails with SQLITE_BUSY at once instead of waiting for the lock.
+    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, RepoError> {
+        self.db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await
+            .map_err(storage)
+    }
+}
+
+/// Maps a database error to the opaque storage error (logged by the API, never shown).
+pub(crate) fn storage(err: DbErr) -> RepoError {
+    RepoError::Storage(err.to_string())
+}
+
+/// Maps a unique violation to `Duplicate`, anything else to `Storage`.
+pub(crate) fn unique<'a>(field: &'static str, value: &'a str) -> impl Fn(DbErr) -> RepoError + 'a {
+    move |err| match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => RepoError::Duplicate {
+            field,
+            value: value.to_owned(),
+        },
+        _ => storage(err),
+    }
+}
