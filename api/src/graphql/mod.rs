@@ -42,6 +42,15 @@ pub fn build_schema(services: Services) -> AppSchema {
         .finish()
 }
 
+/// The schema's SDL, as committed at `api/schema.graphql` (no data needed to print it).
+pub fn sdl() -> String {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .finish()
+        .sdl()
+}
+
 /// Typed access to what every resolver needs.
 pub trait ContextExt {
     /// Shared services.

@@ -212,17 +212,18 @@ pub struct TransitionInput {
     pub reason: Option<String>,
 }
 
-/// Changes. Every mutation needs a token except `login`.
+/// The mutation root.
 pub struct MutationRoot;
 
-#[Object]
+/// Changes. Every mutation needs a token except `login`.
+#[Object(name = "Mutation")]
 impl MutationRoot {
     /// Exchanges e-mail and password for an access token.
     async fn login(
         &self,
         ctx: &Context<'_>,
-        email: String,
-        password: String,
+        #[graphql(desc = "Login e-mail.")] email: String,
+        #[graphql(desc = "Password.")] password: String,
     ) -> ApiResult<LoginPayload> {
         let (access_token, expires_at, user) = ctx.services().login(&email, &password).await?;
         Ok(LoginPayload {
@@ -236,7 +237,7 @@ impl MutationRoot {
     async fn create_customer(
         &self,
         ctx: &Context<'_>,
-        input: CustomerInput,
+        #[graphql(desc = "The customer's profile.")] input: CustomerInput,
     ) -> ApiResult<CustomerNode> {
         let actor = ctx.actor()?;
         let (profile, owner) = input.parse()?;
@@ -251,9 +252,10 @@ impl MutationRoot {
     async fn update_customer(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The record's id.")] id: ID,
+        #[graphql(desc = "The version the client last saw; a stale one is a CONFLICT.")]
         expected_version: i64,
-        input: CustomerInput,
+        #[graphql(desc = "The customer's profile.")] input: CustomerInput,
     ) -> ApiResult<CustomerNode> {
         let actor = ctx.actor()?;
         let id = CustomerId(parse_id("id", &id)?);
@@ -269,7 +271,7 @@ impl MutationRoot {
     async fn create_product(
         &self,
         ctx: &Context<'_>,
-        input: ProductInput,
+        #[graphql(desc = "The product.")] input: ProductInput,
     ) -> ApiResult<ProductNode> {
         let actor = ctx.actor()?;
         Ok(ProductNode(
@@ -283,9 +285,10 @@ impl MutationRoot {
     async fn update_product(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The record's id.")] id: ID,
+        #[graphql(desc = "The version the client last saw; a stale one is a CONFLICT.")]
         expected_version: i64,
-        input: ProductInput,
+        #[graphql(desc = "The product.")] input: ProductInput,
     ) -> ApiResult<ProductNode> {
         let actor = ctx.actor()?;
         let id = ProductId(parse_id("id", &id)?);
@@ -301,7 +304,8 @@ impl MutationRoot {
     async fn create_order(
         &self,
         ctx: &Context<'_>,
-        input: CreateOrderInput,
+        #[graphql(desc = "The order.")] input: CreateOrderInput,
+        #[graphql(desc = "Client-chosen key (1-255 characters) that makes retries safe.")]
         idempotency_key: Option<String>,
     ) -> ApiResult<OrderNode> {
         let actor = ctx.actor()?;
@@ -332,9 +336,10 @@ impl MutationRoot {
     async fn update_order_draft(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The record's id.")] id: ID,
+        #[graphql(desc = "The version the client last saw; a stale one is a CONFLICT.")]
         expected_version: i64,
-        input: OrderDraftInput,
+        #[graphql(desc = "The changes.")] input: OrderDraftInput,
     ) -> ApiResult<OrderNode> {
         let actor = ctx.actor()?;
         let id = OrderId(parse_id("id", &id)?);
@@ -358,7 +363,8 @@ impl MutationRoot {
     async fn submit_order(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The record's id.")] id: ID,
+        #[graphql(desc = "The version the client last saw; a stale one is a CONFLICT.")]
         expected_version: i64,
     ) -> ApiResult<OrderNode> {
         let actor = ctx.actor()?;
@@ -374,9 +380,10 @@ impl MutationRoot {
     async fn approve_order(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The record's id.")] id: ID,
+        #[graphql(desc = "The version the client last saw; a stale one is a CONFLICT.")]
         expected_version: i64,
-        comment: Option<String>,
+        #[graphql(desc = "The manager's comment.")] comment: Option<String>,
     ) -> ApiResult<OrderNode> {
         self.run(ctx, id, expected_version, |_| {
             Ok(OrderCommand::Approve { comment })
@@ -388,9 +395,10 @@ impl MutationRoot {
     async fn reject_order(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The record's id.")] id: ID,
+        #[graphql(desc = "The version the client last saw; a stale one is a CONFLICT.")]
         expected_version: i64,
-        comment: String,
+        #[graphql(desc = "Why it goes back (required).")] comment: String,
     ) -> ApiResult<OrderNode> {
         self.run(ctx, id, expected_version, |_| {
             Ok(OrderCommand::Reject { comment })
@@ -402,8 +410,10 @@ impl MutationRoot {
     async fn confirm_order(
         &self,
         ctx: &Context<'_>,
-        id: ID,
+        #[graphql(desc = "The record's id.")] id: ID,
+        #[graphql(desc = "The version the client last saw; a stale one is a CONFLICT.")]
         expected_version: i64,
+        #[graphql(desc = "Who confirmed, how, and the promised delivery date.")]
         confirmation: ConfirmationInput,
     ) -> ApiResult<OrderNode> {
         self.run(ctx, id, expected_version, |_| {
@@ -411,7 +421,7 @@ impl MutationRoot {
                 confirmed_by: confirmation.confirmed_by,
                 channel: confirmation.channel.into(),
                 reference: confirmation.reference,
-                confirmed_at: Utc::now(),
+                confirmed_at: crate::service::now(),
                 promised_date: confirmation.promised_date,
             }))
         })
@@ -423,6 +433,7 @@ impl MutationRoot {
     async fn transition_order(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "The order, the target status and the version last seen.")]
         input: TransitionInput,
     ) -> ApiResult<OrderNode> {
         let to = input.to.into();

@@ -7,6 +7,7 @@ use domain::ports::{CustomerFilter, OrderFilter, ProductFilter};
 use domain::{CustomerId, OrderId, ProductId, UserId};
 
 use super::error::ApiResult;
+use super::loaders::prime_orders;
 use super::types::{
     CustomerNode, OrderNode, OrderStatusGql, ProductNode, UserNode, customer_connection,
     order_connection, product_connection,
@@ -48,10 +49,11 @@ pub struct ProductFilterInput {
     pub active: Option<bool>,
 }
 
-/// Read access. Everything except GraphiQL needs a token; lists only return what the caller may see.
+/// The query root.
 pub struct QueryRoot;
 
-#[Object]
+/// Read access. Everything needs a token; lists only return what the caller may see.
+#[Object(name = "Query")]
 impl QueryRoot {
     /// The signed-in user.
     async fn me(&self, ctx: &Context<'_>) -> ApiResult<UserNode> {
@@ -60,7 +62,11 @@ impl QueryRoot {
     }
 
     /// One customer; NOT_FOUND when it does not exist or is not visible to the caller.
-    async fn customer(&self, ctx: &Context<'_>, id: ID) -> ApiResult<CustomerNode> {
+    async fn customer(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The id.")] id: ID,
+    ) -> ApiResult<CustomerNode> {
         let actor = ctx.actor()?;
         let id = CustomerId(parse_id("id", &id)?);
         Ok(CustomerNode(
@@ -75,7 +81,7 @@ impl QueryRoot {
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, at most 100.", default = 20)] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item already seen.")] after: Option<String>,
-        filter: Option<CustomerFilterInput>,
+        #[graphql(desc = "Filters.")] filter: Option<CustomerFilterInput>,
     ) -> ApiResult<Connection<String, CustomerNode>> {
         let actor = ctx.actor()?;
         let page = page_request(first, after)?;
@@ -95,7 +101,11 @@ impl QueryRoot {
     }
 
     /// One product.
-    async fn product(&self, ctx: &Context<'_>, id: ID) -> ApiResult<ProductNode> {
+    async fn product(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The id.")] id: ID,
+    ) -> ApiResult<ProductNode> {
         ctx.actor()?;
         let id = ProductId(parse_id("id", &id)?);
         Ok(ProductNode(
@@ -110,7 +120,7 @@ impl QueryRoot {
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, at most 100.", default = 20)] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item already seen.")] after: Option<String>,
-        filter: Option<ProductFilterInput>,
+        #[graphql(desc = "Filters.")] filter: Option<ProductFilterInput>,
     ) -> ApiResult<Connection<String, ProductNode>> {
         ctx.actor()?;
         let page = page_request(first, after)?;
@@ -125,7 +135,11 @@ impl QueryRoot {
     }
 
     /// One order; NOT_FOUND when it does not exist or is not visible to the caller.
-    async fn order(&self, ctx: &Context<'_>, id: ID) -> ApiResult<OrderNode> {
+    async fn order(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The id.")] id: ID,
+    ) -> ApiResult<OrderNode> {
         let actor = ctx.actor()?;
         let id = OrderId(parse_id("id", &id)?);
         Ok(OrderNode(
@@ -140,7 +154,7 @@ impl QueryRoot {
         ctx: &Context<'_>,
         #[graphql(desc = "Page size, at most 100.", default = 20)] first: Option<i32>,
         #[graphql(desc = "Cursor of the last item already seen.")] after: Option<String>,
-        filter: Option<OrderFilterInput>,
+        #[graphql(desc = "Filters.")] filter: Option<OrderFilterInput>,
     ) -> ApiResult<Connection<String, OrderNode>> {
         let actor = ctx.actor()?;
         let page = page_request(first, after)?;
@@ -168,8 +182,8 @@ impl QueryRoot {
             created_to: filter.created_to,
             search: filter.search,
         };
-        Ok(order_connection(
-            ctx.services().orders(&actor, &filter, page).await?,
-        ))
+        let page = ctx.services().orders(&actor, &filter, page).await?;
+        prime_orders(ctx.loaders(), &page.items).await;
+        Ok(order_connection(page))
     }
 }

@@ -16,10 +16,11 @@ use super::types::StatusChangeNode;
 use super::{ContextExt, parse_id};
 use crate::service::Services;
 
-/// Live feeds over websocket (graphql-transport-ws or graphql-ws).
+/// The subscription root.
 pub struct SubscriptionRoot;
 
-#[Subscription]
+/// Live feeds over websocket (graphql-transport-ws or graphql-ws); authenticate in `connection_init`.
+#[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
     /// Status changes after they are committed: of one order, or of every order the caller may
     /// see when `orderId` is omitted. A subscriber too slow to keep up receives an error asking it

@@ -241,9 +241,9 @@ impl CustomerNode {
             ..Default::default()
         };
         let page = super::page_request(first, after)?;
-        Ok(order_connection(
-            ctx.services().orders(&actor, &filter, page).await?,
-        ))
+        let page = ctx.services().orders(&actor, &filter, page).await?;
+        super::loaders::prime_orders(ctx.loaders(), &page.items).await;
+        Ok(order_connection(page))
     }
 }
 

@@ -97,6 +97,13 @@ impl Services {
     }
 }
 
+/// The current instant at the precision storage keeps (microseconds), so what a mutation
+/// returns is exactly what a later read returns.
+pub fn now() -> chrono::DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6)
+}
+
 /// Loads a user through the request's loader.
 pub async fn user(loaders: &Loaders, id: UserId) -> ApiResult<User> {
     loaders

@@ -172,7 +172,7 @@ impl Services {
             sales_rep_id,
             currency,
             content,
-            created_at: Utc::now(),
+            created_at: super::now(),
         };
         let created = self.store.create_order(new, actor.user_id, claim).await?;
         if !created.replayed {
@@ -278,7 +278,7 @@ impl Services {
     }
 
     async fn apply(&self, actor: &Actor, order: &Order, command: OrderCommand) -> ApiResult<Order> {
-        let now = Utc::now();
+        let now = super::now();
         let decision = decide(order, command, actor, now)?;
         self.store
             .save_order(OrderChange {

@@ -15,6 +15,7 @@ pub struct Model {
     pub currency: String,
     pub credit_limit_e4: i64,
     pub payment_terms: String,
+    pub search_text: String,
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,

@@ -12,6 +12,7 @@ pub struct Model {
     pub currency: String,
     pub lead_time_days: i32,
     pub active: bool,
+    pub search_text: String,
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,

@@ -5,7 +5,9 @@
 //! - money is a BIGINT of 10^-4 units (`*_e4`), quantities of 10^-3 (`*_e3`), discounts in basis
 //!   points (`*_bp`): integers round-trip exactly and SQL sums stay exact;
 //! - instants are BIGINT microseconds since the Unix epoch (`*_at`), UTC;
-//! - structured values (tags, findings, confirmation, event payloads) are JSON text.
+//! - structured values (tags, findings, confirmation, event payloads) are JSON text;
+//! - `search_text` holds the searchable fields lower-cased by Rust (Unicode-aware, unlike
+//!   SQLite's `lower()`), so case-insensitive search behaves the same on both databases.
 
 use sea_orm_migration::prelude::*;
 
@@ -40,6 +42,7 @@ enum Customers {
     Currency,
     CreditLimitE4,
     PaymentTerms,
+    SearchText,
     Version,
     CreatedAt,
     UpdatedAt,
@@ -56,6 +59,7 @@ enum Products {
     Currency,
     LeadTimeDays,
     Active,
+    SearchText,
     Version,
     CreatedAt,
     UpdatedAt,
@@ -81,6 +85,7 @@ enum Orders {
     Confirmation,
     Findings,
     CancelReason,
+    SearchText,
     TotalE4,
     Version,
     Revision,
@@ -224,6 +229,7 @@ impl MigrationTrait for Migration {
                             .string_len(32)
                             .not_null(),
                     )
+                    .col(text(Customers::SearchText))
                     .col(big(Customers::Version))
                     .col(big(Customers::CreatedAt))
                     .col(big(Customers::UpdatedAt))
@@ -255,6 +261,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(Products::Currency).string_len(3).not_null())
                     .col(ColumnDef::new(Products::LeadTimeDays).integer().not_null())
                     .col(ColumnDef::new(Products::Active).boolean().not_null())
+                    .col(text(Products::SearchText))
                     .col(big(Products::Version))
                     .col(big(Products::CreatedAt))
                     .col(big(Products::UpdatedAt))
@@ -296,6 +303,7 @@ impl MigrationTrait for Migration {
                     .col(text_null(Orders::Confirmation))
                     .col(text(Orders::Findings))
                     .col(text_null(Orders::CancelReason))
+                    .col(text(Orders::SearchText))
                     .col(big(Orders::TotalE4))
                     .col(big(Orders::Version))
                     .col(ColumnDef::new(Orders::Revision).integer().not_null())

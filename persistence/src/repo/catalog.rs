@@ -9,13 +9,13 @@ use domain::ports::{
 };
 use domain::user::Scope;
 use domain::{CustomerId, ProductId, UserId};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     Set,
 };
 
-use super::{corrupt, fetch_limit, into_page, like_pattern};
+use super::{corrupt, fetch_limit, into_page, search_condition, search_key};
 use crate::codec::{MONEY_SCALE, from_scaled, to_micros, to_scaled};
 use crate::entity::{customer, product, user};
 use crate::store::{Store, storage, unique};
@@ -55,6 +55,7 @@ fn customer_columns(profile: &CustomerProfile) -> Result<customer::ActiveModel, 
         currency: Set(profile.currency.as_str().to_owned()),
         credit_limit_e4: Set(to_scaled(profile.credit_limit, MONEY_SCALE)?),
         payment_terms: Set(profile.payment_terms.to_string()),
+        search_text: Set(search_key(&[Some(&profile.name)])),
         ..Default::default()
     })
 }
@@ -165,10 +166,7 @@ impl CustomerRepository for Store {
             customer::Column::Id,
         ));
         if let Some(search) = filter.search.as_deref().filter(|s| !s.trim().is_empty()) {
-            query = query.filter(
-                Expr::expr(Func::lower(Expr::col(customer::Column::Name)))
-                    .like(like_pattern(search)),
-            );
+            query = query.filter(search_condition(customer::Column::SearchText, search));
         }
         if let Some(owner) = filter.owner_rep_id {
             query = query.filter(customer::Column::OwnerRepId.eq(owner.0));
@@ -220,6 +218,10 @@ fn product_columns(details: &ProductDetails) -> Result<product::ActiveModel, Rep
         currency: Set(details.list_price.currency().as_str().to_owned()),
         lead_time_days: Set(i32::from(details.lead_time_days)),
         active: Set(details.active),
+        search_text: Set(search_key(&[
+            Some(details.sku.as_str()),
+            Some(&details.name),
+        ])),
         ..Default::default()
     })
 }
@@ -297,15 +299,7 @@ impl ProductRepository for Store {
     ) -> Result<Page<Product>, RepoError> {
         let mut query = product::Entity::find();
         if let Some(search) = filter.search.as_deref().filter(|s| !s.trim().is_empty()) {
-            let pattern = like_pattern(search);
-            query = query.filter(
-                Condition::any()
-                    .add(
-                        Expr::expr(Func::lower(Expr::col(product::Column::Sku)))
-                            .like(pattern.clone()),
-                    )
-                    .add(Expr::expr(Func::lower(Expr::col(product::Column::Name))).like(pattern)),
-            );
+            query = query.filter(search_condition(product::Column::SearchText, search));
         }
         if let Some(active) = filter.active {
             query = query.filter(product::Column::Active.eq(active));

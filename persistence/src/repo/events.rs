@@ -75,6 +75,8 @@ pub(crate) async fn append(
     if events.is_empty() {
         return Ok(Vec::new());
     }
+    // Publish exactly what is stored: instants are kept to the microsecond.
+    let at = from_micros(to_micros(at))?;
     let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
     // Taken last, just before the inserts, so the counter row stays locked as briefly as possible.
     let last = take_counter(txn, "event_seq", count).await?;

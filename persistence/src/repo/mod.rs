@@ -23,14 +23,32 @@ fn into_page<T>(mut items: Vec<T>, page: PageRequest) -> Page<T> {
     Page { items, has_next }
 }
 
-/// Lower-cased `%text%` LIKE pattern with the wildcards of the user's text removed.
-fn like_pattern(text: &str) -> String {
-    let cleaned: String = text
-        .trim()
-        .chars()
-        .filter(|c| !matches!(c, '%' | '_' | '\\'))
-        .collect();
-    format!("%{}%", cleaned.to_lowercase())
+/// Lower-cases text the way `search_text` columns are written (Unicode-aware, in Rust).
+pub(crate) fn search_key(parts: &[Option<&str>]) -> String {
+    parts
+        .iter()
+        .flatten()
+        .map(|p| p.to_lowercase())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A `search_text LIKE '%text%'` condition that matches the user's text literally: `%`, `_` and
+/// the escape character itself are escaped, not stripped.
+fn search_condition(
+    column: impl sea_orm::ColumnTrait,
+    text: &str,
+) -> sea_orm::sea_query::SimpleExpr {
+    use sea_orm::sea_query::{ExprTrait, LikeExpr};
+    let mut escaped = String::new();
+    for c in text.trim().to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    sea_orm::sea_query::Expr::col(column.as_column_ref())
+        .like(LikeExpr::new(format!("%{escaped}%")).escape('\\'))
 }
 
 fn corrupt(what: &str, err: impl std::fmt::Display) -> RepoError {

@@ -16,14 +16,13 @@ use domain::ports::{
 };
 use domain::user::Scope;
 use domain::{CustomerId, OrderId, ProductId, UserId};
-use sea_orm::sea_query::{Expr, ExprTrait, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, SqlErr,
 };
 
 use super::catalog::scope_condition;
-use super::{corrupt, events, fetch_limit, into_page, like_pattern};
+use super::{corrupt, events, fetch_limit, into_page, search_condition, search_key};
 use crate::codec::{
     MONEY_SCALE, PERCENT_SCALE, QUANTITY_SCALE, from_micros, from_scaled, to_micros, to_scaled,
 };
@@ -107,6 +106,10 @@ fn mutable_columns(order: &Order) -> Result<order::ActiveModel, RepoError> {
             .map_err(|e| corrupt("confirmation", e))?),
         findings: Set(serde_json::to_string(&order.findings).map_err(|e| corrupt("findings", e))?),
         cancel_reason: Set(order.cancel_reason.clone()),
+        search_text: Set(search_key(&[
+            Some(&order.number),
+            order.content.customer_po.as_deref(),
+        ])),
         total_e4: Set(to_scaled(order.total(), MONEY_SCALE)?),
         version: Set(order.version),
         revision: Set(order.revision),
@@ -221,6 +224,9 @@ impl Store {
         actor_id: UserId,
         claim: Option<&IdempotencyClaim>,
     ) -> Result<Created, RepoError> {
+        // Return exactly what is stored: instants are kept to the microsecond.
+        let mut new = new;
+        new.created_at = from_micros(to_micros(new.created_at))?;
         let txn = self.begin_write().await?;
         if let Some(claim) = claim
             && let Some(previous) = self.replay(&txn, claim).await?
@@ -400,17 +406,7 @@ impl OrderRepository for Store {
             query = query.filter(order::Column::CreatedAt.lt(to_micros(to)));
         }
         if let Some(search) = filter.search.as_deref().filter(|s| !s.trim().is_empty()) {
-            let pattern = like_pattern(search);
-            query = query.filter(
-                Condition::any()
-                    .add(
-                        Expr::expr(Func::lower(Expr::col(order::Column::Number)))
-                            .like(pattern.clone()),
-                    )
-                    .add(
-                        Expr::expr(Func::lower(Expr::col(order::Column::CustomerPo))).like(pattern),
-                    ),
-            );
+            query = query.filter(search_condition(order::Column::SearchText, search));
         }
         if let Some(after) = page.after {
             query = query.filter(order::Column::Id.lt(after));

@@ -1,0 +1,22 @@
+//! The repository contracts of `domain::ports` (the "MUST ..." lines), checked against the real
+//! `Store` on SQLite and, when `TEST_POSTGRES_URL` is set, on PostgreSQL.
+//!
+//! # Layout
+//! - `harness`: one fresh database per test and the `backend_tests!` macro that runs each
+//!   scenario (`async fn scenario(store: Store)`) once per backend, as `scenario::on_sqlite` and
+//!   `scenario::on_postgres`;
+//! - `fixtures`: users, customers, products and drafts built from domain types;
+//! - one module per contract: money, versions, idempotency, event log, uniqueness, listing,
+//!   migrations.
+
+#[macro_use]
+mod harness;
+mod fixtures;
+
+mod event_log;
+mod idempotency;
+mod listing;
+mod migrations;
+mod money;
+mod uniqueness;
+mod versions;
