@@ -617,9 +617,9 @@ proptest! {
             prop_assert!(design_allows(status, before.held_from, kind, decision.order.status),
                 "{status} (held {:?}) --{kind}--> {} accepted", before.held_from, decision.order.status);
             prop_assert_eq!(decision.order.version, before.version + 1);
-            prop_assert!(!(kind == CommandKind::Complete && !paid));
+            prop_assert!(kind != CommandKind::Complete || paid, "completed unpaid");
             prop_assert!(actor.role != Role::Customer || kind == CommandKind::Confirm);
-            prop_assert!(!(matches!(kind, CommandKind::Approve | CommandKind::Reject) && !actor.role.is_manager_or_admin()));
+            prop_assert!(!matches!(kind, CommandKind::Approve | CommandKind::Reject) || actor.role.is_manager_or_admin(), "approved by a non-manager");
         }
     }
 

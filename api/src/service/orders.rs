@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use domain::catalog::PaymentTerms;
 use domain::event::StoredEvent;
 use domain::lifecycle::{OrderCommand, decide};
