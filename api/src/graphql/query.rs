@@ -16,6 +16,7 @@ use super::{ContextExt, page_request, parse_id};
 
 /// Filters for `orders`; all given filters must match.
 #[derive(InputObject, Default)]
+#[graphql(name = "OrderFilter")]
 pub struct OrderFilterInput {
     /// Any of these statuses.
     pub status: Option<Vec<OrderStatusGql>>,
@@ -33,6 +34,7 @@ pub struct OrderFilterInput {
 
 /// Filters for `customers`.
 #[derive(InputObject, Default)]
+#[graphql(name = "CustomerFilter")]
 pub struct CustomerFilterInput {
     /// Case-insensitive match on the company name.
     pub search: Option<String>,
@@ -42,6 +44,7 @@ pub struct CustomerFilterInput {
 
 /// Filters for `products`.
 #[derive(InputObject, Default)]
+#[graphql(name = "ProductFilter")]
 pub struct ProductFilterInput {
     /// Case-insensitive match on SKU or name.
     pub search: Option<String>,

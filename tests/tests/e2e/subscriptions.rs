@@ -1,0 +1,184 @@
+//! Live status feeds over a real websocket (graphql-transport-ws): what a subscriber sees is
+//! exactly what was committed, in order, and only what it may see.
+
+use serde_json::{Value, json};
+use tests::json::pretty;
+use tests::{Backend, Subscription, TestApp, TestUser, assert_error, spawn_app};
+
+use crate::fixtures::{
+    ALL_STATUS_CHANGES, EVENT_TIMEOUT, ORDER_STATUS_CHANGES, Shop, id_of, move_order, submit,
+    transition, version_of,
+};
+
+backend_tests!(
+    a_subscriber_to_one_order_receives_exactly_its_committed_transitions_in_order,
+    a_sales_rep_subscribed_to_all_orders_sees_only_orders_they_may_see,
+);
+
+async fn a_subscriber_to_one_order_receives_exactly_its_committed_transitions_in_order(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let shop = Shop::open(&app).await;
+    let rep = &shop.rep;
+    let mut order = shop.confirmed_order(&app).await;
+    let id = id_of(&order);
+    let number = order["number"].clone();
+
+    let mut feed = app
+        .subscribe(ORDER_STATUS_CHANGES, json!({ "orderId": id }), rep.token())
+        .await;
+    // Probe with hold + resume, which leaves the order where it was (CONFIRMED).
+    feed.wait_until_live(async || {
+        order = move_order(&app, &rep.token, &order, "ON_HOLD", Some("probe")).await;
+        order = move_order(&app, &rep.token, &order, "CONFIRMED", None).await;
+        (id.clone(), version_of(&order))
+    })
+    .await;
+
+    let mut committed = Vec::new();
+    for (to, reason) in [
+        ("IN_PRODUCTION", None),
+        ("ON_HOLD", Some("waiting for parts")),
+        ("IN_PRODUCTION", None),
+        ("READY_TO_SHIP", None),
+    ] {
+        let moved = move_order(&app, &rep.token, &order, to, reason).await;
+        committed.push((order["status"].clone(), json!(to), version_of(&moved)));
+        order = moved;
+    }
+    // Refused commands publish nothing ...
+    let stale = transition(
+        &app,
+        &rep.token,
+        &id,
+        version_of(&order) - 1,
+        "SHIPPED",
+        None,
+    )
+    .await;
+    assert_error(&stale, "CONFLICT");
+    let invalid = transition(&app, &rep.token, &id, version_of(&order), "COMPLETED", None).await;
+    assert_error(&invalid, "INVALID_TRANSITION");
+    // ... and another order's changes do not reach this feed.
+    let other = shop.confirmed_order(&app).await;
+    move_order(&app, &rep.token, &other, "IN_PRODUCTION", None).await;
+    // The last committed change comes right after the others, so anything published in between
+    // would show up before it.
+    let shipped = move_order(&app, &rep.token, &order, "SHIPPED", None).await;
+    committed.push((
+        json!("READY_TO_SHIP"),
+        json!("SHIPPED"),
+        version_of(&shipped),
+    ));
+
+    for (from, to, version) in committed {
+        let event = feed.next_event(EVENT_TIMEOUT).await;
+        let change = &event["orderStatusChanged"];
+        assert_eq!(change["orderId"], id.as_str(), "{}", pretty(&event));
+        assert_eq!(change["orderNumber"], number, "{}", pretty(&event));
+        assert_eq!(
+            (&change["from"], &change["to"], &change["version"]),
+            (&from, &to, &json!(version)),
+            "{}",
+            pretty(&event)
+        );
+        assert_eq!(change["actor"]["id"], rep.id.as_str(), "{}", pretty(&event));
+        assert!(
+            change["at"].as_str().is_some_and(|at| !at.is_empty()),
+            "{}",
+            pretty(&event)
+        );
+    }
+    feed.close().await;
+}
+
+async fn a_sales_rep_subscribed_to_all_orders_sees_only_orders_they_may_see(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let shop = Shop::open(&app).await;
+    let (other_rep, other_customer) = shop.other_rep(&app).await;
+    let mine = shop.draft(&app).await;
+    let theirs = shop.draft_for(&app, &other_rep, &other_customer).await;
+
+    let mut rep_feed = app
+        .subscribe(ALL_STATUS_CHANGES, json!({}), shop.rep.token())
+        .await;
+    let mut admin_feed = app
+        .subscribe(ALL_STATUS_CHANGES, json!({}), shop.admin.token())
+        .await;
+    // Each feed is probed with throwaway orders it may see; the admin's probes belong to the
+    // other rep, so the rep's feed must not see them either.
+    rep_feed
+        .wait_until_live(async || cancelled_probe(&app, &shop, &shop.rep, &shop.customer_id).await)
+        .await;
+    admin_feed
+        .wait_until_live(async || cancelled_probe(&app, &shop, &other_rep, &other_customer).await)
+        .await;
+
+    // The other rep's order changes first, then the rep's own.
+    let theirs_approved = submit(&app, &other_rep.token, &theirs, "APPROVED").await;
+    let mine_approved = submit(&app, &shop.rep.token, &mine, "APPROVED").await;
+    let theirs_cancelled = move_order(
+        &app,
+        &other_rep.token,
+        &theirs_approved,
+        "CANCELLED",
+        Some("lost the deal"),
+    )
+    .await;
+    let mine_cancelled = move_order(
+        &app,
+        &shop.rep.token,
+        &mine_approved,
+        "CANCELLED",
+        Some("customer withdrew"),
+    )
+    .await;
+
+    expect_change(&mut rep_feed, &mine_approved, "DRAFT").await;
+    expect_change(&mut rep_feed, &mine_cancelled, "APPROVED").await;
+
+    // The admin sees everything, in commit order: the other rep's events were published.
+    expect_change(&mut admin_feed, &theirs_approved, "DRAFT").await;
+    expect_change(&mut admin_feed, &mine_approved, "DRAFT").await;
+    expect_change(&mut admin_feed, &theirs_cancelled, "APPROVED").await;
+    expect_change(&mut admin_feed, &mine_cancelled, "APPROVED").await;
+    rep_feed.close().await;
+    admin_feed.close().await;
+}
+
+/// A draft by `rep` for `customer_id`, cancelled at once: one STATUS_CHANGED event that does not
+/// disturb the scenario. Returns the event's `(orderId, version)`.
+async fn cancelled_probe(
+    app: &TestApp,
+    shop: &Shop,
+    rep: &TestUser,
+    customer_id: &str,
+) -> (String, i64) {
+    let probe = shop.draft_for(app, rep, customer_id).await;
+    let cancelled = move_order(app, &rep.token, &probe, "CANCELLED", Some("probe")).await;
+    (id_of(&cancelled), version_of(&cancelled))
+}
+
+/// The next event must be the change that brought `order` from `from` to its current status
+/// and version.
+async fn expect_change(feed: &mut Subscription, order: &Value, from: &str) {
+    let event = feed.next_event(EVENT_TIMEOUT).await;
+    let change = &event["orderStatusChanged"];
+    assert_eq!(
+        (
+            &change["orderId"],
+            &change["from"],
+            &change["to"],
+            &change["version"]
+        ),
+        (
+            &order["id"],
+            &json!(from),
+            &order["status"],
+            &order["version"]
+        ),
+        "unexpected event:\n{}",
+        pretty(&event)
+    );
+}
