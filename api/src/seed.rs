@@ -140,7 +140,7 @@ pub async fn demo_if_empty(store: &Store, seed: u64) -> CliResult<bool> {
                 .map_err(err)?,
         );
     }
-    let customer_user = store
+    store
         .create_user(NewUser {
             customer_id: Some(customers[0].id),
             ..user(
@@ -223,7 +223,6 @@ pub async fn demo_if_empty(store: &Store, seed: u64) -> CliResult<bool> {
         )
         .await?;
     }
-    let _ = customer_user;
     tracing::info!(elapsed = ?started.elapsed(), "demo data loaded");
     eprintln!(
         "demo data loaded: users admin@orderdesk.test, mia.manager@orderdesk.test, rob.rep@orderdesk.test, sara.sales@orderdesk.test, tom.trader@orderdesk.test, buyer@northwind.test (password `{DEMO_PASSWORD}`)"

@@ -340,7 +340,7 @@ pub fn allowed_targets(order: &Order) -> Vec<OrderStatus> {
         let fits = match command {
             CommandKind::Resume => order.held_from == Some(to),
             CommandKind::Cancel if from == S::OnHold => {
-                order.held_from.is_some_and(OrderStatus::is_cancellable)
+                order.held_from.is_some_and(cancellable_hold)
             }
             _ => true,
         };
@@ -626,7 +626,7 @@ pub fn decide(
         }
         OrderCommand::Cancel { reason } => {
             let reason = required_text("reason", &reason, 1000)?;
-            if from == S::OnHold && !order.held_from.is_some_and(OrderStatus::is_cancellable) {
+            if from == S::OnHold && !order.held_from.is_some_and(cancellable_hold) {
                 return Err(OrderError::InvalidTransition {
                     from,
                     command: kind,
@@ -654,6 +654,12 @@ pub fn decide(
         events,
         lines_changed,
     })
+}
+
+/// A held order may be cancelled when the status it was held in could be: CONFIRMED ..
+/// READY_TO_SHIP (a status that cannot be held, from corrupt data, does not count).
+fn cancellable_hold(held_from: OrderStatus) -> bool {
+    held_from.is_holdable() && held_from.is_cancellable()
 }
 
 fn plain(events: &mut Vec<OrderEventKind>, from: OrderStatus, to: OrderStatus) -> OrderStatus {

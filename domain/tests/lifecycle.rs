@@ -602,6 +602,9 @@ fn any_actor() -> impl Strategy<Value = Actor> {
 }
 
 proptest! {
+    // The whole space (status x held-from x payment x command x role) is ~20k cases: sample it well.
+    #![proptest_config(ProptestConfig::with_cases(4096))]
+
     #[test]
     fn no_transition_outside_the_design_is_ever_accepted(
         status in any_status(),

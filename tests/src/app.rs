@@ -369,6 +369,24 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Sends SIGTERM (as an orchestrator would) and waits up to `within` for the process to exit.
+    /// Returns its exit status, or `None` when it is still running.
+    pub async fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let pid = self.child.id().expect("the server is running").to_string();
+        let sent = tokio::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        tokio::time::timeout(within, self.child.wait())
+            .await
+            .ok()
+            .map(|status| status.expect("wait for the server"))
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         let _ = self.child.start_kill();

@@ -13,7 +13,6 @@ use domain::event::StoredEvent;
 use domain::ports::EventLog;
 use persistence::Store;
 use tokio::sync::{Notify, broadcast};
-use tokio_util_free::CancelOnDrop;
 
 /// Fan-out of committed events to subscribers in this process.
 #[derive(Clone)]
@@ -48,7 +47,7 @@ pub async fn spawn_dispatcher(
     store: Store,
     hub: EventHub,
     poll: Duration,
-) -> Result<CancelOnDrop, domain::ports::RepoError> {
+) -> Result<Dispatcher, domain::ports::RepoError> {
     let mut cursor = store.last_seq().await?;
     let task = tokio::spawn(async move {
         loop {
@@ -74,16 +73,14 @@ pub async fn spawn_dispatcher(
             }
         }
     });
-    Ok(CancelOnDrop(task))
+    Ok(Dispatcher(task))
 }
 
-mod tokio_util_free {
-    /// Aborts the task when dropped, so the dispatcher ends with the server.
-    pub struct CancelOnDrop(pub tokio::task::JoinHandle<()>);
+/// The running dispatcher; dropping it stops the task, so it ends with the server.
+pub struct Dispatcher(tokio::task::JoinHandle<()>);
 
-    impl Drop for CancelOnDrop {
-        fn drop(&mut self) {
-            self.0.abort();
-        }
+impl Drop for Dispatcher {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -8,7 +8,30 @@ use tests::{Backend, spawn_app};
 backend_tests!(
     health_and_readiness_probes_answer_200,
     a_browser_opening_graphql_gets_graphiql,
+    sigterm_stops_the_server_cleanly_and_promptly,
 );
+
+async fn sigterm_stops_the_server_cleanly_and_promptly(backend: Backend) {
+    let mut app = spawn_app(backend).await;
+    let health = app
+        .http()
+        .get(app.url("/healthz"))
+        .send()
+        .await
+        .expect("GET /healthz");
+    assert_eq!(health.status(), StatusCode::OK);
+
+    // Idle keep-alive connections must not hold shutdown open for the whole grace period.
+    let status = app
+        .terminate(std::time::Duration::from_secs(8))
+        .await
+        .expect("the server exits within 8 s of SIGTERM");
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+    assert!(
+        app.http().get(app.url("/healthz")).send().await.is_err(),
+        "nothing answers after shutdown"
+    );
+}
 
 async fn health_and_readiness_probes_answer_200(backend: Backend) {
     let app = spawn_app(backend).await;
