@@ -54,6 +54,11 @@ pub fn jwt_keys(args: &JwtArgs) -> CliResult<JwtKeys> {
 
 /// `orderdesk serve`.
 pub async fn serve(args: ServeArgs) -> CliResult<()> {
+    let production = args.production
+        || std::env::var("ORDERDESK_ENV").is_ok_and(|env| env.eq_ignore_ascii_case("production"));
+    if production && (args.jwt.dev || args.jwt.secret.is_none()) {
+        return Err("production mode needs ORDERDESK_JWT_SECRET and refuses --dev".into());
+    }
     let jwt = jwt_keys(&args.jwt)?;
     let token_ttl = parse_ttl(&args.token_ttl)?;
     let store = connect(&args.db).await?;
@@ -79,8 +84,9 @@ pub async fn serve(args: ServeArgs) -> CliResult<()> {
         token_ttl,
     };
     let state = AppState {
-        schema: build_schema(services.clone()),
+        schema: build_schema(services.clone(), production),
         services,
+        production,
     };
     let listener = TcpListener::bind(args.bind)
         .await

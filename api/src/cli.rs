@@ -80,6 +80,10 @@ pub struct ServeArgs {
     /// Load the demo data set first if the database has no users.
     #[arg(long)]
     pub demo: bool,
+    /// Production mode (also `ORDERDESK_ENV=production`): GraphiQL, introspection and
+    /// suggestions off, and `--dev` refused.
+    #[arg(long)]
+    pub production: bool,
     /// Lifetime of tokens issued by `login`, e.g. 15m, 12h, 7d.
     #[arg(long, env = "ORDERDESK_TOKEN_TTL", default_value = "12h")]
     pub token_ttl: String,

@@ -42,7 +42,7 @@ async fn listing_fifty_orders_costs_the_same_statements_as_listing_five() {
         hub: EventHub::new(16),
         token_ttl: chrono::Duration::hours(1),
     };
-    let schema = build_schema(services);
+    let schema = build_schema(services, false);
     let admin = Auth::User(Actor {
         user_id: UserId(1),
         role: Role::Admin,
@@ -70,4 +70,55 @@ async fn listing_fifty_orders_costs_the_same_statements_as_listing_five() {
         counts.iter().all(|&n| n <= 7),
         "statements for 5 and 50 orders: {counts:?}"
     );
+}
+
+#[tokio::test]
+async fn too_deep_and_too_complex_queries_are_refused_before_any_statement_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/t.db", dir.path().display());
+    let mut store = Store::connect(&url, &StoreOptions::default())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let counter = Arc::new(AtomicUsize::new(0));
+    let seen = counter.clone();
+    store.on_statement(move |_| {
+        seen.fetch_add(1, Ordering::SeqCst);
+    });
+    let services = Services {
+        store: store.clone(),
+        jwt: Arc::new(JwtKeys::from_secret(b"test-secret-test-secret")),
+        hub: EventHub::new(16),
+        token_ttl: chrono::Duration::hours(1),
+    };
+    let schema = build_schema(services, false);
+    let admin = Auth::User(Actor {
+        user_id: UserId(1),
+        role: Role::Admin,
+        customer_id: None,
+    });
+    let deep = "{ orders(first: 1) { nodes { customer { orders(first: 1) { nodes { customer { orders(first: 1) { nodes { customer { orders(first: 1) { nodes { id } } } } } } } } } } } }";
+    let wide = format!(
+        "{{ {} }}",
+        (0..800)
+            .map(|i| format!("a{i}: me {{ id name }}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    for (query, code) in [
+        (deep.to_owned(), "QUERY_TOO_DEEP"),
+        (wide, "QUERY_TOO_COMPLEX"),
+    ] {
+        let request = Request::new(query)
+            .data(admin.clone())
+            .data(loaders(&store));
+        let response = api::http::endpoint::execute_caught(&schema, request).await;
+        let json = serde_json::to_value(&response).unwrap();
+        assert_eq!(json["errors"][0]["extensions"]["code"], code, "{json}");
+        assert_eq!(
+            counter.load(Ordering::SeqCst),
+            0,
+            "no statement may run for a refused query"
+        );
+    }
 }

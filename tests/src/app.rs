@@ -114,6 +114,14 @@ pub struct UserOptions<'a> {
 /// When the binary is missing, the database cannot be created, or the server does not come up
 /// within 60 s (the panic shows the server's stderr).
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, &[]).await
+}
+
+/// [`spawn_app`] with extra `orderdesk serve` flags (e.g. `--production`).
+///
+/// # Panics
+/// As [`spawn_app`].
+pub async fn spawn_app_with(backend: Backend, extra_args: &[&str]) -> TestApp {
     let bin = orderdesk_bin();
     let database = TestDatabase::create(backend).await;
     let jwt_secret: String = rand::rng()
@@ -132,6 +140,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
             "--database",
             database.url(),
         ])
+        .args(extra_args)
         .env("ORDERDESK_JWT_SECRET", &jwt_secret)
         .env("RUST_LOG", rust_log(test_log))
         .stdin(Stdio::null())

@@ -17,7 +17,7 @@ pub mod database;
 pub mod json;
 pub mod subscription;
 
-pub use app::{Role, TestApp, TestUser, UserOptions, spawn_app};
+pub use app::{Role, TestApp, TestUser, UserOptions, spawn_app, spawn_app_with};
 pub use database::Backend;
 pub use json::{assert_error, data, error_code};
 pub use subscription::Subscription;

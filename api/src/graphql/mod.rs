@@ -33,13 +33,21 @@ pub const MAX_COMPLEXITY: usize = 2_000;
 /// Largest page.
 pub const MAX_PAGE: i32 = 100;
 
-/// Builds the schema with its limits and the shared services.
-pub fn build_schema(services: Services) -> AppSchema {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+/// Builds the schema with its limits and the shared services. In production, introspection
+/// and "Did you mean ...?" suggestions are off: the schema is not advertised to strangers.
+pub fn build_schema(services: Services, production: bool) -> AppSchema {
+    let builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
-        .data(services)
-        .finish()
+        .data(services);
+    if production {
+        builder
+            .disable_introspection()
+            .disable_suggestions()
+            .finish()
+    } else {
+        builder.finish()
+    }
 }
 
 /// The schema's SDL, as committed at `api/schema.graphql` (no data needed to print it).

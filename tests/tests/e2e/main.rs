@@ -41,6 +41,7 @@ macro_rules! backend_tests {
 mod concurrency;
 mod errors;
 mod fixtures;
+mod http_surface;
 mod lifecycle;
 mod pagination;
 mod probes;

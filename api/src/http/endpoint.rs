@@ -1,0 +1,294 @@
+//! The `/graphql` endpoint. The stock async-graphql-axum extractor accepts batches of any size,
+//! mutations over GET, `text/plain` bodies (a CSRF "simple request") and streams bodies past
+//! axum's limit; this endpoint reads requests itself and refuses all four before any resolver runs.
+
+use std::panic::AssertUnwindSafe;
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::OperationType;
+use async_graphql::{BatchRequest, BatchResponse, Executor, Request, ServerError};
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Request as HttpRequest, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use futures_util::FutureExt;
+
+use super::{AppState, ws};
+use crate::graphql::error::ensure_codes;
+use crate::graphql::loaders::loaders;
+use crate::http::auth::Auth;
+
+/// Largest request body accepted.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// Most operations in one batch.
+pub const MAX_BATCH: usize = 10;
+
+/// An HTTP-level refusal with a GraphQL-shaped body, so clients parse one error format.
+fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
+    let body =
+        serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// POST: one operation or a batch of up to ten queries, as `application/json`.
+pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "BAD_USER_INPUT",
+            "send GraphQL requests as `Content-Type: application/json`",
+        );
+    }
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let too_large = || {
+        refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BAD_USER_INPUT",
+            "request body is larger than 1 MiB",
+        )
+    };
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+        return too_large();
+    }
+    // Reads at most the limit, whatever Content-Length claimed (or chunked bodies never said).
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return too_large();
+    };
+    let batch: BatchRequest = match serde_json::from_slice(&bytes) {
+        Ok(batch) => batch,
+        Err(err) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                &format!("invalid GraphQL request body: {err}"),
+            );
+        }
+    };
+    if let BatchRequest::Batch(requests) = &batch {
+        if requests.len() > MAX_BATCH {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                &format!("a batch holds at most {MAX_BATCH} operations"),
+            );
+        }
+        // Money and orders move one mutation at a time: each gets its own response, retry and
+        // idempotency key, never half a batch.
+        if requests.iter().any(is_mutation) {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                "mutations cannot be batched",
+            );
+        }
+    }
+    let auth = state.services.jwt.from_bearer(
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let run = |request| {
+        execute_caught(
+            &state.schema,
+            with_request_data(request, &state, auth.clone()),
+        )
+    };
+    let response = match batch {
+        BatchRequest::Single(request) => BatchResponse::Single(run(request).await),
+        BatchRequest::Batch(requests) => {
+            let mut responses = Vec::with_capacity(requests.len());
+            for request in requests {
+                responses.push(run(request).await);
+            }
+            BatchResponse::Batch(responses)
+        }
+    };
+    json_response(&response)
+}
+
+/// GET: a websocket upgrade starts subscriptions; `?query=` runs a query (never a mutation);
+/// a browser without a query gets GraphiQL (not in production).
+pub async fn get(State(state): State<AppState>, request: HttpRequest) -> Response {
+    let (mut parts, _body) = request.into_parts();
+    if parts.headers.contains_key(header::UPGRADE) {
+        let protocol =
+            match async_graphql_axum::GraphQLProtocol::from_request_parts(&mut parts, &()).await {
+                Ok(protocol) => protocol,
+                Err(status) => {
+                    return (status, "unsupported websocket subprotocol").into_response();
+                }
+            };
+        return match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+            Ok(upgrade) => ws::serve(upgrade, protocol, state),
+            Err(rejection) => rejection.into_response(),
+        };
+    }
+    let query = parts.uri.query().unwrap_or("");
+    if query.is_empty() {
+        if state.production {
+            return refuse(
+                StatusCode::NOT_FOUND,
+                "NOT_FOUND",
+                "GraphiQL is disabled in production",
+            );
+        }
+        return Html(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                .subscription_endpoint("/graphql")
+                .title("orderdesk")
+                .finish(),
+        )
+        .into_response();
+    }
+    let request = match async_graphql::http::parse_query_string(query) {
+        Ok(request) => request,
+        Err(err) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "BAD_USER_INPUT",
+                &format!("invalid query string: {err}"),
+            );
+        }
+    };
+    if is_mutation(&request) {
+        let mut response = refuse(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "BAD_USER_INPUT",
+            "mutations must be sent with POST",
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    let auth = state.services.jwt.from_bearer(
+        parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let request = with_request_data(request, &state, auth);
+    json_response(&BatchResponse::Single(
+        execute_caught(&state.schema, request).await,
+    ))
+}
+
+fn with_request_data(request: Request, state: &AppState, auth: Auth) -> Request {
+    request.data(auth).data(loaders(&state.services.store))
+}
+
+/// Whether the operation the request would run is a mutation. Unparsable documents are not:
+/// execution reports their syntax errors.
+fn is_mutation(request: &Request) -> bool {
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    document.operations.iter().any(|(name, operation)| {
+        let selected = match (&request.operation_name, name) {
+            (Some(wanted), Some(name)) => wanted.as_str() == name.as_str(),
+            _ => true,
+        };
+        selected && operation.node.ty == OperationType::Mutation
+    })
+}
+
+/// Executes one request; a panic in a resolver becomes an `INTERNAL` error for this request
+/// only, and the server keeps serving.
+pub async fn execute_caught<E: Executor>(
+    executor: &E,
+    request: Request,
+) -> async_graphql::Response {
+    let mut response = match AssertUnwindSafe(executor.execute(request))
+        .catch_unwind()
+        .await
+    {
+        Ok(response) => response,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(panic = %what, "a resolver panicked");
+            let mut error = ServerError::new("internal error", None);
+            error
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("code", "INTERNAL");
+            async_graphql::Response::from_errors(vec![error])
+        }
+    };
+    ensure_codes(&mut response);
+    response
+}
+
+fn json_response(response: &BatchResponse) -> Response {
+    match serde_json::to_string(response) {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(err) => {
+            tracing::error!(%err, "could not serialise a response");
+            refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "internal error",
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
+
+    use super::*;
+
+    struct Boom;
+
+    #[Object]
+    impl Boom {
+        async fn boom(&self) -> i32 {
+            let items: Vec<i32> = Vec::new();
+            // An out-of-bounds index: the kind of bug that panics in production.
+            items[usize::from(items.is_empty())]
+        }
+        async fn fine(&self) -> i32 {
+            1
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_resolver_is_an_internal_error_and_the_schema_keeps_serving() {
+        let schema = Schema::new(Boom, EmptyMutation, EmptySubscription);
+        let response = execute_caught(&schema, Request::new("{ boom }")).await;
+        let json = serde_json::to_value(&response).unwrap();
+        assert_eq!(json["errors"][0]["extensions"]["code"], "INTERNAL");
+        assert_eq!(json["errors"][0]["message"], "internal error");
+        assert!(!json.to_string().contains("out of bounds"), "panic details must not leak: {json}");
+        let response = execute_caught(&schema, Request::new("{ fine }")).await;
+        assert!(response.errors.is_empty());
+    }
+
+    #[test]
+    fn mutations_are_recognised_by_the_operation_that_would_run() {
+        assert!(is_mutation(&Request::new("mutation { x }")));
+        assert!(!is_mutation(&Request::new("{ x }")));
+        let both = "query A { x } mutation B { y }";
+        assert!(is_mutation(&Request::new(both).operation_name("B")));
+        assert!(!is_mutation(&Request::new(both).operation_name("A")));
+        assert!(!is_mutation(&Request::new("not graphql")));
+    }
+}
