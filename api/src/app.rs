@@ -14,6 +14,7 @@ use crate::cli::{DbArgs, JwtArgs, ServeArgs, TokenArgs, UserAddArgs};
 use crate::graphql::build_schema;
 use crate::http::auth::{JwtKeys, parse_ttl};
 use crate::http::{AppState, router};
+use crate::service::limits::{LimitConfig, Limits};
 use crate::service::{EventHub, Services, hash_password, spawn_dispatcher};
 
 /// The secret `--dev` uses when none is configured. Public: tokens signed with it prove nothing.
@@ -82,6 +83,12 @@ pub async fn serve(args: ServeArgs) -> CliResult<()> {
         jwt: Arc::new(jwt),
         hub,
         token_ttl,
+        limits: Arc::new(Limits::new(LimitConfig {
+            mutations_per_minute: args.mutations_per_minute,
+            logins_per_minute: args.logins_per_minute,
+            lockout_after_failures: args.login_lockout_failures,
+            lockout: Duration::from_secs(args.login_lockout_secs),
+        })),
     };
     let state = AppState {
         schema: build_schema(services.clone(), production),
@@ -98,7 +105,11 @@ pub async fn serve(args: ServeArgs) -> CliResult<()> {
         "GraphiQL: http://{address}/graphql — get a token with the `login` mutation or `orderdesk token --email <email>`"
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown({
+    let server = axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown({
         let mut stop_rx = stop_rx.clone();
         async move {
             let _ = stop_rx.wait_for(|stop| *stop).await;

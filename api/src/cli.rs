@@ -90,6 +90,18 @@ pub struct ServeArgs {
     /// How often the event dispatcher polls the log for events committed by other instances (ms).
     #[arg(long, env = "ORDERDESK_EVENT_POLL_MS", default_value_t = 1000)]
     pub event_poll_ms: u64,
+    /// Mutations per minute allowed for one user, and separately for one client address.
+    #[arg(long, env = "ORDERDESK_MUTATIONS_PER_MINUTE", default_value_t = 600)]
+    pub mutations_per_minute: u32,
+    /// Sign-in attempts per minute allowed from one client address.
+    #[arg(long, env = "ORDERDESK_LOGINS_PER_MINUTE", default_value_t = 20)]
+    pub logins_per_minute: u32,
+    /// Failed sign-ins in a row after which an e-mail is locked.
+    #[arg(long, env = "ORDERDESK_LOGIN_LOCKOUT_FAILURES", default_value_t = 5)]
+    pub login_lockout_failures: u32,
+    /// How long a locked e-mail stays locked (seconds).
+    #[arg(long, env = "ORDERDESK_LOGIN_LOCKOUT_SECS", default_value_t = 300)]
+    pub login_lockout_secs: u64,
     /// How long to wait for in-flight requests and connections on SIGTERM/SIGINT (seconds).
     #[arg(long, env = "ORDERDESK_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,

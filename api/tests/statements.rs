@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use api::graphql::build_schema;
 use api::graphql::loaders::loaders;
 use api::http::auth::{Auth, JwtKeys};
+use api::service::limits::{LimitConfig, Limits};
 use api::service::{EventHub, Services};
 use async_graphql::Request;
 use domain::UserId;
@@ -41,6 +42,7 @@ async fn listing_fifty_orders_costs_the_same_statements_as_listing_five() {
         jwt: Arc::new(JwtKeys::from_secret(b"test-secret-test-secret")),
         hub: EventHub::new(16),
         token_ttl: chrono::Duration::hours(1),
+        limits: Arc::new(Limits::new(LimitConfig::default())),
     };
     let schema = build_schema(services, false);
     let admin = Auth::User(Actor {
@@ -90,6 +92,7 @@ async fn too_deep_and_too_complex_queries_are_refused_before_any_statement_runs(
         jwt: Arc::new(JwtKeys::from_secret(b"test-secret-test-secret")),
         hub: EventHub::new(16),
         token_ttl: chrono::Duration::hours(1),
+        limits: Arc::new(Limits::new(LimitConfig::default())),
     };
     let schema = build_schema(services, false);
     let admin = Auth::User(Actor {

@@ -225,7 +225,11 @@ impl MutationRoot {
         #[graphql(desc = "Login e-mail.")] email: String,
         #[graphql(desc = "Password.")] password: String,
     ) -> ApiResult<LoginPayload> {
-        let (access_token, expires_at, user) = ctx.services().login(&email, &password).await?;
+        let client = ctx
+            .data_opt::<crate::http::ClientAddress>()
+            .and_then(|c| c.0);
+        let (access_token, expires_at, user) =
+            ctx.services().login(&email, &password, client).await?;
         Ok(LoginPayload {
             access_token,
             expires_at,

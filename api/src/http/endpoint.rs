@@ -7,13 +7,16 @@ use std::panic::AssertUnwindSafe;
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{BatchRequest, BatchResponse, Executor, Request, ServerError};
-use axum::body::Body;
-use axum::extract::{FromRequestParts, Request as HttpRequest, State, WebSocketUpgrade};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use std::net::SocketAddr;
+
+use axum::extract::{
+    ConnectInfo, FromRequestParts, Request as HttpRequest, State, WebSocketUpgrade,
+};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use futures_util::FutureExt;
 
-use super::{AppState, ws};
+use super::{AppState, ClientAddress, ws};
 use crate::graphql::error::ensure_codes;
 use crate::graphql::loaders::loaders;
 use crate::http::auth::Auth;
@@ -36,7 +39,10 @@ fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 /// POST: one operation or a batch of up to ten queries, as `application/json`.
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+pub async fn post(State(state): State<AppState>, request: HttpRequest) -> Response {
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    let client = client_address(&parts.extensions);
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -100,10 +106,30 @@ pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Body)
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok()),
     );
+    if let BatchRequest::Single(request) = &batch
+        && is_mutation(request)
+    {
+        let user = match &auth {
+            Auth::User(actor) => Some(actor.user_id),
+            Auth::Anonymous | Auth::Invalid(_) => None,
+        };
+        if let Err(retry) = state.services.limits.mutation(user, client.0) {
+            let seconds = retry.0.as_secs().max(1);
+            let mut response = refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "LIMIT_EXCEEDED",
+                &format!("too many changes; try again in {seconds} s"),
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            return response;
+        }
+    }
     let run = |request| {
         execute_caught(
             &state.schema,
-            with_request_data(request, &state, auth.clone()),
+            with_request_data(request, &state, auth.clone(), client),
         )
     };
     let response = match batch {
@@ -181,14 +207,30 @@ pub async fn get(State(state): State<AppState>, request: HttpRequest) -> Respons
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok()),
     );
-    let request = with_request_data(request, &state, auth);
+    let request = with_request_data(request, &state, auth, client_address(&parts.extensions));
     json_response(&BatchResponse::Single(
         execute_caught(&state.schema, request).await,
     ))
 }
 
-fn with_request_data(request: Request, state: &AppState, auth: Auth) -> Request {
-    request.data(auth).data(loaders(&state.services.store))
+fn with_request_data(
+    request: Request,
+    state: &AppState,
+    auth: Auth,
+    client: ClientAddress,
+) -> Request {
+    request
+        .data(auth)
+        .data(client)
+        .data(loaders(&state.services.store))
+}
+
+fn client_address(extensions: &axum::http::Extensions) -> ClientAddress {
+    ClientAddress(
+        extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip()),
+    )
 }
 
 /// Whether the operation the request would run is a mutation. Unparsable documents are not:
@@ -277,7 +319,10 @@ mod tests {
         let json = serde_json::to_value(&response).unwrap();
         assert_eq!(json["errors"][0]["extensions"]["code"], "INTERNAL");
         assert_eq!(json["errors"][0]["message"], "internal error");
-        assert!(!json.to_string().contains("out of bounds"), "panic details must not leak: {json}");
+        assert!(
+            !json.to_string().contains("out of bounds"),
+            "panic details must not leak: {json}"
+        );
         let response = execute_caught(&schema, Request::new("{ fine }")).await;
         assert!(response.errors.is_empty());
     }

@@ -14,6 +14,10 @@ use axum::routing::get;
 use crate::graphql::AppSchema;
 use crate::service::Services;
 
+/// The client's address, as the TCP peer (behind a load balancer this is the balancer).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
 /// Shared state of every handler.
 #[derive(Clone)]
 pub struct AppState {

@@ -3,6 +3,7 @@
 
 mod catalog;
 mod events;
+pub mod limits;
 mod orders;
 
 use std::sync::{Arc, OnceLock};
@@ -33,6 +34,8 @@ pub struct Services {
     pub hub: EventHub,
     /// Lifetime of tokens issued by `login`.
     pub token_ttl: Duration,
+    /// Rate limits and sign-in lockout.
+    pub limits: Arc<limits::Limits>,
 }
 
 impl Services {
@@ -52,7 +55,14 @@ impl Services {
         &self,
         email: &str,
         password: &str,
+        client: Option<std::net::IpAddr>,
     ) -> ApiResult<(String, chrono::DateTime<Utc>, User)> {
+        self.limits.login_attempt(email, client).map_err(|retry| {
+            ApiError::LimitExceeded(format!(
+                "too many sign-in attempts; try again in {} s",
+                retry.0.as_secs().max(1)
+            ))
+        })?;
         let refused = || ApiError::Unauthenticated("wrong e-mail or password".into());
         let user = match Email::parse(email) {
             Ok(email) => self.store.user_by_email(&email).await?,
@@ -65,6 +75,7 @@ impl Services {
         let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))?;
+        self.limits.login_result(email, ok && user.is_some());
         let user = user.filter(|_| ok).ok_or_else(refused)?;
         let (token, expires) = self
             .jwt

@@ -43,6 +43,7 @@ mod errors;
 mod fixtures;
 mod http_surface;
 mod lifecycle;
+mod limits;
 mod pagination;
 mod probes;
 mod subscriptions;
