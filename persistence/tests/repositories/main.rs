@@ -17,6 +17,7 @@ mod event_log;
 mod idempotency;
 mod listing;
 mod migrations;
+mod model;
 mod money;
 mod uniqueness;
 mod versions;
