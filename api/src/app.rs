@@ -85,6 +85,7 @@ pub async fn serve(args: ServeArgs) -> CliResult<()> {
         token_ttl,
         limits: Arc::new(Limits::new(LimitConfig {
             mutations_per_minute: args.mutations_per_minute,
+            address_mutations_per_minute: args.address_mutations_per_minute,
             logins_per_minute: args.logins_per_minute,
             lockout_after_failures: args.login_lockout_failures,
             lockout: Duration::from_secs(args.login_lockout_secs),

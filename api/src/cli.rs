@@ -90,9 +90,16 @@ pub struct ServeArgs {
     /// How often the event dispatcher polls the log for events committed by other instances (ms).
     #[arg(long, env = "ORDERDESK_EVENT_POLL_MS", default_value_t = 1000)]
     pub event_poll_ms: u64,
-    /// Mutations per minute allowed for one user, and separately for one client address.
+    /// Mutations per minute allowed for one user.
     #[arg(long, env = "ORDERDESK_MUTATIONS_PER_MINUTE", default_value_t = 600)]
     pub mutations_per_minute: u32,
+    /// Mutations per minute allowed from one client address (all its users together).
+    #[arg(
+        long,
+        env = "ORDERDESK_ADDRESS_MUTATIONS_PER_MINUTE",
+        default_value_t = 3000
+    )]
+    pub address_mutations_per_minute: u32,
     /// Sign-in attempts per minute allowed from one client address.
     #[arg(long, env = "ORDERDESK_LOGINS_PER_MINUTE", default_value_t = 20)]
     pub logins_per_minute: u32,

@@ -12,8 +12,10 @@ use domain::UserId;
 /// Limits, configurable from the command line.
 #[derive(Clone, Debug)]
 pub struct LimitConfig {
-    /// Mutations per minute for one user, and separately for one client address.
+    /// Mutations per minute for one user.
     pub mutations_per_minute: u32,
+    /// Mutations per minute from one client address (all its users together).
+    pub address_mutations_per_minute: u32,
     /// Sign-in attempts per minute from one client address.
     pub logins_per_minute: u32,
     /// Failed sign-ins for one e-mail before it is locked.
@@ -26,6 +28,7 @@ impl Default for LimitConfig {
     fn default() -> Self {
         Self {
             mutations_per_minute: 600,
+            address_mutations_per_minute: 3000,
             logins_per_minute: 20,
             lockout_after_failures: 5,
             lockout: Duration::from_secs(300),
@@ -82,12 +85,14 @@ impl Limits {
     /// # Errors
     /// `RetryAfter` when either bucket is empty.
     pub fn mutation(&self, user: Option<UserId>, ip: Option<IpAddr>) -> Result<(), RetryAfter> {
-        let rate = self.config.mutations_per_minute;
         if let Some(user) = user {
-            self.take(Key::MutationsOfUser(user), rate)?;
+            self.take(Key::MutationsOfUser(user), self.config.mutations_per_minute)?;
         }
         if let Some(ip) = ip {
-            self.take(Key::MutationsFrom(ip), rate)?;
+            self.take(
+                Key::MutationsFrom(ip),
+                self.config.address_mutations_per_minute,
+            )?;
         }
         Ok(())
     }
@@ -186,6 +191,7 @@ mod tests {
     fn limits(per_minute: u32, lockout_after: u32) -> Limits {
         Limits::new(LimitConfig {
             mutations_per_minute: per_minute,
+            address_mutations_per_minute: per_minute,
             logins_per_minute: per_minute,
             lockout_after_failures: lockout_after,
             lockout: Duration::from_secs(60),

@@ -46,5 +46,6 @@ mod lifecycle;
 mod limits;
 mod pagination;
 mod probes;
+mod retries;
 mod subscriptions;
 mod visibility;
