@@ -62,6 +62,7 @@ pub async fn serve(args: ServeArgs) -> CliResult<()> {
     }
     let jwt = jwt_keys(&args.jwt)?;
     let token_ttl = parse_ttl(&args.token_ttl)?;
+    let refresh_ttl = parse_ttl(&args.refresh_token_ttl)?;
     let store = connect(&args.db).await?;
     store
         .migrate()
@@ -83,6 +84,8 @@ pub async fn serve(args: ServeArgs) -> CliResult<()> {
         jwt: Arc::new(jwt),
         hub,
         token_ttl,
+        refresh_ttl,
+        refresh_grace: chrono::Duration::seconds(i64::from(args.refresh_reuse_grace_secs)),
         limits: Arc::new(Limits::new(LimitConfig {
             mutations_per_minute: args.mutations_per_minute,
             address_mutations_per_minute: args.address_mutations_per_minute,

@@ -84,9 +84,16 @@ pub struct ServeArgs {
     /// suggestions off, and `--dev` refused.
     #[arg(long)]
     pub production: bool,
-    /// Lifetime of tokens issued by `login`, e.g. 15m, 12h, 7d.
-    #[arg(long, env = "ORDERDESK_TOKEN_TTL", default_value = "12h")]
+    /// Lifetime of access tokens issued by `login` and `refreshToken`, e.g. 15m, 1h.
+    #[arg(long, env = "ORDERDESK_TOKEN_TTL", default_value = "15m")]
     pub token_ttl: String,
+    /// Lifetime of refresh tokens: how long a session may go unused, e.g. 30d.
+    #[arg(long, env = "ORDERDESK_REFRESH_TOKEN_TTL", default_value = "30d")]
+    pub refresh_token_ttl: String,
+    /// Seconds after its use during which a refresh token may be presented again (a client
+    /// retrying after a lost answer); later reuse revokes the session.
+    #[arg(long, env = "ORDERDESK_REFRESH_REUSE_GRACE_SECS", default_value_t = 30)]
+    pub refresh_reuse_grace_secs: u32,
     /// How often the event dispatcher polls the log for events committed by other instances (ms).
     #[arg(long, env = "ORDERDESK_EVENT_POLL_MS", default_value_t = 1000)]
     pub event_poll_ms: u64,

@@ -42,6 +42,8 @@ async fn listing_fifty_orders_costs_the_same_statements_as_listing_five() {
         jwt: Arc::new(JwtKeys::from_secret(b"test-secret-test-secret")),
         hub: EventHub::new(16),
         token_ttl: chrono::Duration::hours(1),
+        refresh_ttl: chrono::Duration::days(1),
+        refresh_grace: chrono::Duration::seconds(30),
         limits: Arc::new(Limits::new(LimitConfig::default())),
     };
     let schema = build_schema(services, false);
@@ -92,6 +94,8 @@ async fn too_deep_and_too_complex_queries_are_refused_before_any_statement_runs(
         jwt: Arc::new(JwtKeys::from_secret(b"test-secret-test-secret")),
         hub: EventHub::new(16),
         token_ttl: chrono::Duration::hours(1),
+        refresh_ttl: chrono::Duration::days(1),
+        refresh_grace: chrono::Duration::seconds(30),
         limits: Arc::new(Limits::new(LimitConfig::default())),
     };
     let schema = build_schema(services, false);

@@ -254,6 +254,67 @@ pub trait OrderRepository: Send + Sync {
     ) -> impl Future<Output = Result<Vec<StoredEvent>, RepoError>> + Send;
 }
 
+/// A refresh token about to be stored: only a hash of the secret is kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewRefreshToken {
+    /// Hash of the token's secret (the secret itself is never stored).
+    pub hash: String,
+    /// Whose session it is.
+    pub user_id: UserId,
+    /// The session it belongs to: every rotation stays in the family of the first sign-in.
+    pub family: String,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+    /// When it was issued.
+    pub issued_at: DateTime<Utc>,
+}
+
+/// What presenting a refresh token led to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was valid: it is spent and its successor stored.
+    Rotated {
+        /// Whose session it is.
+        user_id: UserId,
+    },
+    /// The token was already spent or revoked: someone replayed it, so the whole session is revoked.
+    Reused,
+    /// The token was revoked (sign-out, a replay, or superseded by a retry): it is dead, and
+    /// presenting it changes nothing.
+    Revoked,
+    /// The token is past its expiry.
+    Expired,
+    /// No such token.
+    Unknown,
+}
+
+/// Sign-in sessions (refresh tokens), rotated on every use.
+pub trait SessionRepository: Send + Sync {
+    /// Stores the first refresh token of a new session.
+    fn store_refresh_token(
+        &self,
+        token: NewRefreshToken,
+    ) -> impl Future<Output = Result<(), RepoError>> + Send;
+    /// Spends the token with hash `old` and stores `new` in its family, atomically.
+    ///
+    /// A token spent less than `grace` ago is a client retrying after a lost answer: the
+    /// successor it never received MUST be revoked and `new` stored instead. A token spent
+    /// longer ago MUST revoke its whole family and return `Reused`; a revoked token is `Revoked`.
+    fn rotate_refresh_token(
+        &self,
+        old: &str,
+        new: NewRefreshToken,
+        now: DateTime<Utc>,
+        grace: chrono::Duration,
+    ) -> impl Future<Output = Result<Rotation, RepoError>> + Send;
+    /// Revokes the session the token with hash `hash` belongs to (sign-out). Returns whether such a token existed.
+    fn revoke_session(
+        &self,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, RepoError>> + Send;
+}
+
 /// The global event log, read in sequence order.
 pub trait EventLog: Send + Sync {
     /// Up to `limit` events with `seq > after`, in sequence order. MUST never skip an event that

@@ -14,15 +14,31 @@ use super::types::{ChannelGql, CustomerNode, OrderNode, OrderStatusGql, ProductN
 use super::{ContextExt, parse_id};
 use crate::service::{CreateOrder, DraftPatch};
 
-/// A signed-in session.
+/// A signed-in session: a short-lived access token and a single-use refresh token.
 #[derive(SimpleObject)]
 pub struct LoginPayload {
     /// Send as `Authorization: Bearer <accessToken>`.
     pub access_token: String,
-    /// When the token stops working.
+    /// When the access token stops working; get a new one with `refreshToken` before then.
     pub expires_at: DateTime<Utc>,
+    /// Single use: `refreshToken(refreshToken:)` returns a new pair and spends this one. Presenting a spent one ends the session.
+    pub refresh_token: String,
+    /// When the refresh token stops working.
+    pub refresh_expires_at: DateTime<Utc>,
     /// Who signed in.
     pub user: UserNode,
+}
+
+impl From<crate::service::Session> for LoginPayload {
+    fn from(session: crate::service::Session) -> Self {
+        Self {
+            access_token: session.access_token,
+            expires_at: session.access_expires_at,
+            refresh_token: session.refresh_token,
+            refresh_expires_at: session.refresh_expires_at,
+            user: UserNode(session.user),
+        }
+    }
 }
 
 /// A customer's profile (replaces the whole profile on update).
@@ -218,7 +234,7 @@ pub struct MutationRoot;
 /// Changes. Every mutation needs a token except `login`.
 #[Object(name = "Mutation")]
 impl MutationRoot {
-    /// Exchanges e-mail and password for an access token.
+    /// Signs in: exchanges e-mail and password for an access token and a refresh token.
     async fn login(
         &self,
         ctx: &Context<'_>,
@@ -228,13 +244,30 @@ impl MutationRoot {
         let client = ctx
             .data_opt::<crate::http::ClientAddress>()
             .and_then(|c| c.0);
-        let (access_token, expires_at, user) =
-            ctx.services().login(&email, &password, client).await?;
-        Ok(LoginPayload {
-            access_token,
-            expires_at,
-            user: UserNode(user),
-        })
+        Ok(ctx
+            .services()
+            .login(&email, &password, client)
+            .await?
+            .into())
+    }
+
+    /// Trades a refresh token for a new access token and a new refresh token (needs no access token).
+    async fn refresh_token(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The refresh token from `login` or the last refresh.")]
+        refresh_token: String,
+    ) -> ApiResult<LoginPayload> {
+        Ok(ctx.services().refresh(&refresh_token).await?.into())
+    }
+
+    /// Signs out: revokes the session the refresh token belongs to. True when it existed.
+    async fn logout(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The session's current refresh token.")] refresh_token: String,
+    ) -> ApiResult<bool> {
+        ctx.services().logout(&refresh_token).await
     }
 
     /// Creates a customer (SALES, MANAGER, ADMIN).

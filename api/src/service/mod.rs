@@ -5,6 +5,7 @@ mod catalog;
 mod events;
 pub mod limits;
 mod orders;
+mod sessions;
 
 use std::sync::{Arc, OnceLock};
 
@@ -18,6 +19,7 @@ use persistence::Store;
 
 pub use events::{EventHub, spawn_dispatcher};
 pub use orders::{CreateOrder, DraftPatch};
+pub use sessions::Session;
 
 use crate::graphql::error::{ApiError, ApiResult};
 use crate::graphql::loaders::Loaders;
@@ -32,8 +34,12 @@ pub struct Services {
     pub jwt: Arc<JwtKeys>,
     /// Live events.
     pub hub: EventHub,
-    /// Lifetime of tokens issued by `login`.
+    /// Lifetime of access tokens.
     pub token_ttl: Duration,
+    /// Lifetime of refresh tokens (of one sign-in session without use).
+    pub refresh_ttl: Duration,
+    /// How long after its use a refresh token may be presented again as a retry.
+    pub refresh_grace: Duration,
     /// Rate limits and sign-in lockout.
     pub limits: Arc<limits::Limits>,
 }
@@ -50,13 +56,13 @@ impl Services {
         }
     }
 
-    /// Exchanges e-mail and password for an access token.
+    /// Exchanges e-mail and password for an access token and a refresh token (a new session).
     pub async fn login(
         &self,
         email: &str,
         password: &str,
         client: Option<std::net::IpAddr>,
-    ) -> ApiResult<(String, chrono::DateTime<Utc>, User)> {
+    ) -> ApiResult<Session> {
         self.limits.login_attempt(email, client).map_err(|retry| {
             ApiError::LimitExceeded(format!(
                 "too many sign-in attempts; try again in {} s",
@@ -77,11 +83,7 @@ impl Services {
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         self.limits.login_result(email, ok && user.is_some());
         let user = user.filter(|_| ok).ok_or_else(refused)?;
-        let (token, expires) = self
-            .jwt
-            .issue(&user, self.token_ttl, Utc::now())
-            .map_err(ApiError::Internal)?;
-        Ok((token, expires, user))
+        self.start_session(user).await
     }
 
     /// The caller's own user record.

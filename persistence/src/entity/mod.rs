@@ -6,4 +6,5 @@ pub mod order;
 pub mod order_event;
 pub mod order_line;
 pub mod product;
+pub mod refresh_token;
 pub mod user;

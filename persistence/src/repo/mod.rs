@@ -3,6 +3,7 @@
 mod catalog;
 mod events;
 mod orders;
+mod sessions;
 mod users;
 
 use domain::ports::{Page, PageRequest, RepoError};

@@ -47,5 +47,6 @@ mod limits;
 mod pagination;
 mod probes;
 mod retries;
+mod sessions;
 mod subscriptions;
 mod visibility;
