@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 
 use crate::cli::{DbArgs, JwtArgs, ServeArgs, TokenArgs, UserAddArgs};
 use crate::graphql::build_schema;
-use crate::http::auth::{JwtKeys, parse_ttl};
+use crate::http::auth::{JwtConfig, JwtKeys, parse_ttl};
 use crate::http::{AppState, router};
 use crate::service::limits::{LimitConfig, Limits};
 use crate::service::{EventHub, Services, hash_password, spawn_dispatcher};
@@ -38,19 +38,53 @@ pub async fn connect(db: &DbArgs) -> CliResult<Store> {
 
 /// The token keys, refusing a release build without a secret unless `--dev`.
 pub fn jwt_keys(args: &JwtArgs) -> CliResult<JwtKeys> {
-    match &args.secret {
-        Some(secret) if secret.len() >= 16 => Ok(JwtKeys::from_secret(secret.as_bytes())),
-        Some(_) => Err("ORDERDESK_JWT_SECRET must be at least 16 characters".into()),
+    let secret = match &args.secret {
+        Some(secret) if secret.len() >= 16 => secret.clone(),
+        Some(_) => return Err("ORDERDESK_JWT_SECRET must be at least 16 characters".into()),
         None if args.dev || cfg!(debug_assertions) => {
             tracing::warn!(
                 "no ORDERDESK_JWT_SECRET: using the public development secret (never in production)"
             );
-            Ok(JwtKeys::from_secret(DEV_SECRET.as_bytes()))
+            DEV_SECRET.to_owned()
         }
-        None => Err(
-            "refusing to start without ORDERDESK_JWT_SECRET (pass --dev for a local trial)".into(),
-        ),
-    }
+        None => {
+            return Err(
+                "refusing to start without ORDERDESK_JWT_SECRET (pass --dev for a local trial)"
+                    .into(),
+            );
+        }
+    };
+    JwtKeys::new(JwtConfig {
+        secret: secret.into_bytes(),
+        kid: args.jwt_kid.clone(),
+        keys_dir: args.jwt_keys_dir.clone(),
+        issuer: args.jwt_issuer.clone(),
+        audience: args.jwt_audience.clone(),
+        leeway_secs: args.jwt_leeway_secs,
+    })
+}
+
+/// Re-reads the token key folder on SIGHUP, so keys rotate without a restart.
+fn reload_keys_on_hangup(jwt: Arc<JwtKeys>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP: token keys will not reload");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match jwt.reload() {
+                Ok(count) => tracing::info!(keys = count, "token keys reloaded"),
+                Err(err) => {
+                    tracing::error!(%err, "token keys not reloaded; the previous keys stay in use")
+                }
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = jwt;
 }
 
 /// `orderdesk serve`.
@@ -79,9 +113,11 @@ pub async fn serve(args: ServeArgs) -> CliResult<()> {
     )
     .await
     .map_err(|e| format!("cannot read the event log: {e}"))?;
+    let jwt = Arc::new(jwt);
+    reload_keys_on_hangup(Arc::clone(&jwt));
     let services = Services {
         store: store.clone(),
-        jwt: Arc::new(jwt),
+        jwt,
         hub,
         token_ttl,
         refresh_ttl,

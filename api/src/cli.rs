@@ -63,6 +63,22 @@ pub struct JwtArgs {
     /// Development mode: without a secret, use a fixed, publicly known one (never in production).
     #[arg(long, env = "ORDERDESK_DEV")]
     pub dev: bool,
+    /// Key id written into tokens signed with the secret.
+    #[arg(long, env = "ORDERDESK_JWT_KID", default_value = "primary")]
+    pub jwt_kid: String,
+    /// Folder of extra verification keys by kid: `<kid>.hs256` (secret), `<kid>.rs256.pem`
+    /// (RSA public key), `<kid>.eddsa.pem` (Ed25519 public key). Re-read on SIGHUP.
+    #[arg(long, env = "ORDERDESK_JWT_KEYS_DIR")]
+    pub jwt_keys_dir: Option<std::path::PathBuf>,
+    /// Required token issuer (`iss`), also written into issued tokens.
+    #[arg(long, env = "ORDERDESK_JWT_ISSUER", default_value = "orderdesk")]
+    pub jwt_issuer: String,
+    /// Required token audience (`aud`) when set, also written into issued tokens.
+    #[arg(long, env = "ORDERDESK_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    #[arg(long, env = "ORDERDESK_JWT_LEEWAY_SECS", default_value_t = 30)]
+    pub jwt_leeway_secs: u64,
 }
 
 /// `orderdesk serve`.

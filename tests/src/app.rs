@@ -499,3 +499,114 @@ fn tail_text(tail: &Arc<Mutex<String>>) -> String {
 fn describe_exit(status: Option<ExitStatus>) -> String {
     status.map_or_else(|| "exit status unknown".to_owned(), |s| s.to_string())
 }
+
+impl TestApp {
+    /// Kills the server with SIGKILL, as a crash, the OOM killer or `kill -9` would: no graceful
+    /// shutdown, in-flight requests cut off. Returns once the process is gone.
+    ///
+    /// # Panics
+    /// When the process cannot be signalled or reaped.
+    pub async fn kill(&mut self) -> ExitStatus {
+        // tokio's `Child::kill` is SIGKILL on unix, then waits.
+        self.child.kill().await.expect("SIGKILL the server");
+        self.child.wait().await.expect("reap the server")
+    }
+
+    /// Starts `orderdesk serve` again, after [`TestApp::kill`] or [`TestApp::terminate`], on the
+    /// same database with the same JWT secret, so users and tokens made before stay valid. The
+    /// server gets a new port: `address` changes. (Extra flags given to `spawn_app_with` are not
+    /// repeated.)
+    ///
+    /// # Panics
+    /// When the server is still running, or the new one does not come up within 60 s (the panic
+    /// shows the stderr of both runs).
+    pub async fn restart(&mut self) {
+        assert!(
+            matches!(self.child.try_wait(), Ok(Some(_))),
+            "restart: the server at {} is still running",
+            self.address
+        );
+        let test_log = test_log_enabled();
+        self.stderr_tail
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push_str("\n--- restarted ---\n");
+        let mut command = Command::new(&self.bin);
+        command
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--database",
+                self.database.url(),
+            ])
+            .env("ORDERDESK_JWT_SECRET", &self.jwt_secret)
+            .env("RUST_LOG", rust_log(test_log))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(if test_log {
+                Stdio::inherit()
+            } else {
+                Stdio::piped()
+            })
+            .kill_on_drop(true);
+        if !test_log {
+            command.env("NO_COLOR", "1");
+        }
+        self.child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("restart {}: {e}", self.bin.display()));
+        if let Some(stderr) = self.child.stderr.take() {
+            tokio::spawn(keep_tail(stderr, Arc::clone(&self.stderr_tail)));
+        }
+        let stdout = self.child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let announced = tokio::time::timeout(STARTUP_TIMEOUT, async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if test_log {
+                    eprintln!("[orderdesk stdout] {line}");
+                }
+                if let Some((_, address)) = line.split_once("orderdesk listening on ") {
+                    return Some(address.trim().trim_end_matches('/').to_owned());
+                }
+            }
+            None
+        })
+        .await;
+        let Ok(Some(address)) = announced else {
+            let _ = self.child.start_kill();
+            let status = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+            panic!(
+                "orderdesk serve --database {} did not come back after a restart ({})\n--- server stderr ---\n{}",
+                self.database.url(),
+                describe_exit(status.ok().and_then(Result::ok)),
+                tail_text(&self.stderr_tail)
+            );
+        };
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if test_log {
+                    eprintln!("[orderdesk stdout] {line}");
+                }
+            }
+        });
+        self.address = address;
+    }
+}
+
+impl TestApp {
+    /// The HS256 secret the server signs its tokens with (to forge tokens in tests).
+    #[must_use]
+    pub fn jwt_secret(&self) -> &str {
+        &self.jwt_secret
+    }
+
+    /// The server's process id (to send it signals).
+    ///
+    /// # Panics
+    /// When the server is not running.
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the server is running")
+    }
+}

@@ -8,6 +8,7 @@
 //!   tokens), GraphQL over HTTP.
 //! - [`subscription`]: a graphql-transport-ws client for subscriptions.
 //! - [`json`]: small helpers to read GraphQL responses and assert error codes.
+//! - [`ws`]: a raw websocket client for protocol tests (close codes, malformed messages).
 //!
 //! The binary is found through `ORDERDESK_BIN`, else next to the test executable
 //! (`target/<profile>/orderdesk`); build it first (`cargo build -p api`, or `cargo test --workspace`).
@@ -16,6 +17,7 @@ pub mod app;
 pub mod database;
 pub mod json;
 pub mod subscription;
+pub mod ws;
 
 pub use app::{Role, TestApp, TestUser, UserOptions, spawn_app, spawn_app_with};
 pub use database::Backend;

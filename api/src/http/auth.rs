@@ -1,14 +1,26 @@
 //! JWT access tokens: issuing (login, `orderdesk token`) and verifying (every request and every
 //! websocket `connection_init`).
+//!
+//! Verification is explicit: the key is chosen by the token's `kid` (unknown or malformed kids
+//! are refused), and the token's `alg` must be the algorithm of that key, so a token cannot pick
+//! its own algorithm (`none`, or HS256 "signed" with an RSA public key). `exp`, `iat`, `sub` and
+//! `iss` are required, `aud` is checked when configured, `nbf` is honoured, with a leeway.
+//!
+//! Keys: the HS256 secret that signs our tokens (kid `primary` unless configured), plus
+//! verification keys from a folder: `<kid>.hs256` (a shared secret), `<kid>.rs256.pem` (an RSA
+//! public key), `<kid>.eddsa.pem` (an Ed25519 public key). The folder is re-read on SIGHUP.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Duration, Utc};
 use domain::user::{Actor, Role, User};
 use domain::{CustomerId, UserId};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode,
+};
 use serde::{Deserialize, Serialize};
-
-/// Issuer written into and required from every token.
-const ISSUER: &str = "orderdesk";
 
 /// What the caller presented.
 #[derive(Clone, Debug)]
@@ -28,16 +40,55 @@ struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     cust: Option<i64>,
     iss: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    aud: Option<String>,
     iat: i64,
     exp: i64,
 }
 
-/// Signing and verification keys (HS256 with a shared secret).
+/// How tokens are signed and checked.
+#[derive(Clone, Debug)]
+pub struct JwtConfig {
+    /// The HS256 secret our tokens are signed with.
+    pub secret: Vec<u8>,
+    /// The `kid` written into our tokens.
+    pub kid: String,
+    /// Extra verification keys, re-read on SIGHUP.
+    pub keys_dir: Option<PathBuf>,
+    /// Required `iss`.
+    pub issuer: String,
+    /// Required `aud`, when set (also written into our tokens).
+    pub audience: Option<String>,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds.
+    pub leeway_secs: u64,
+}
+
+impl JwtConfig {
+    /// Defaults around a secret: kid `primary`, issuer `orderdesk`, no audience, 30 s leeway.
+    pub fn with_secret(secret: &[u8]) -> Self {
+        Self {
+            secret: secret.to_vec(),
+            kid: "primary".to_owned(),
+            keys_dir: None,
+            issuer: "orderdesk".to_owned(),
+            audience: None,
+            leeway_secs: 30,
+        }
+    }
+}
+
+/// One key that may verify tokens.
 #[derive(Clone)]
+struct VerificationKey {
+    algorithm: Algorithm,
+    key: DecodingKey,
+}
+
+/// Signing key and verification keys.
 pub struct JwtKeys {
+    config: JwtConfig,
     encoding: EncodingKey,
-    decoding: DecodingKey,
-    validation: Validation,
+    keys: RwLock<Arc<HashMap<String, VerificationKey>>>,
 }
 
 impl std::fmt::Debug for JwtKeys {
@@ -46,21 +97,108 @@ impl std::fmt::Debug for JwtKeys {
     }
 }
 
-impl JwtKeys {
-    /// Keys from a shared secret.
-    pub fn from_secret(secret: &[u8]) -> Self {
-        // Listed explicitly: a token may not choose its own algorithm (no `none`, no RS/HS confusion).
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.algorithms = vec![Algorithm::HS256];
-        validation.set_required_spec_claims(&["exp", "iat", "sub", "iss"]);
-        validation.set_issuer(&[ISSUER]);
-        validation.leeway = 30;
-        validation.validate_nbf = true;
-        Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            validation,
+/// A kid is a plain name: it names a file, so no path separators, dots or anything exotic.
+fn valid_kid(kid: &str) -> bool {
+    !kid.is_empty()
+        && kid.len() <= 64
+        && kid
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Reads `<kid>.hs256`, `<kid>.rs256.pem` and `<kid>.eddsa.pem` files from `dir`.
+fn load_dir(dir: &Path) -> Result<HashMap<String, VerificationKey>, String> {
+    let mut keys = HashMap::new();
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read key folder {}: {e}", dir.display()))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let (kid, algorithm) = if let Some(kid) = name.strip_suffix(".hs256") {
+            (kid, Algorithm::HS256)
+        } else if let Some(kid) = name.strip_suffix(".rs256.pem") {
+            (kid, Algorithm::RS256)
+        } else if let Some(kid) = name.strip_suffix(".eddsa.pem") {
+            (kid, Algorithm::EdDSA)
+        } else {
+            continue;
+        };
+        if !valid_kid(kid) {
+            return Err(format!(
+                "{}: a key id may only hold letters, digits, '-' and '_'",
+                path.display()
+            ));
         }
+        let bytes =
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let key = match algorithm {
+            Algorithm::RS256 => DecodingKey::from_rsa_pem(&bytes),
+            Algorithm::EdDSA => DecodingKey::from_ed_pem(&bytes),
+            _ => {
+                let secret = String::from_utf8_lossy(&bytes).trim().to_owned();
+                if secret.len() < 16 {
+                    return Err(format!(
+                        "{}: an HS256 secret needs at least 16 characters",
+                        path.display()
+                    ));
+                }
+                Ok(DecodingKey::from_secret(secret.as_bytes()))
+            }
+        }
+        .map_err(|e| format!("{}: not a usable key: {e}", path.display()))?;
+        keys.insert(kid.to_owned(), VerificationKey { algorithm, key });
+    }
+    Ok(keys)
+}
+
+impl JwtKeys {
+    /// Keys from a configuration; reads the key folder.
+    ///
+    /// # Errors
+    /// When the folder or a key in it cannot be read, or the kid is malformed.
+    pub fn new(config: JwtConfig) -> Result<Self, String> {
+        if !valid_kid(&config.kid) {
+            return Err(format!("`{}` is not a usable key id", config.kid));
+        }
+        let keys = Self {
+            encoding: EncodingKey::from_secret(&config.secret),
+            keys: RwLock::new(Arc::new(HashMap::new())),
+            config,
+        };
+        keys.reload()?;
+        Ok(keys)
+    }
+
+    /// Keys from a shared secret with the default settings.
+    pub fn from_secret(secret: &[u8]) -> Self {
+        Self::new(JwtConfig::with_secret(secret))
+            .unwrap_or_else(|e| unreachable!("no key folder to fail: {e}"))
+    }
+
+    /// Re-reads the key folder (on SIGHUP). On failure the keys in use stay as they were.
+    ///
+    /// # Errors
+    /// When the folder or a key cannot be read.
+    pub fn reload(&self) -> Result<usize, String> {
+        let mut keys = match &self.config.keys_dir {
+            Some(dir) => load_dir(dir)?,
+            None => HashMap::new(),
+        };
+        keys.insert(
+            self.config.kid.clone(),
+            VerificationKey {
+                algorithm: Algorithm::HS256,
+                key: DecodingKey::from_secret(&self.config.secret),
+            },
+        );
+        let count = keys.len();
+        *self
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(keys);
+        Ok(count)
     }
 
     /// Signs an access token for `user`, valid for `ttl`.
@@ -78,43 +216,100 @@ impl JwtKeys {
             sub: user.id.to_string(),
             role: user.role.as_str().to_owned(),
             cust: user.customer_id.map(CustomerId::get),
-            iss: ISSUER.to_owned(),
+            iss: self.config.issuer.clone(),
+            aud: self.config.audience.clone(),
             iat: now.timestamp(),
             exp: expires.timestamp(),
         };
-        let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| e.to_string())?;
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.config.kid.clone());
+        let token = encode(&header, &claims, &self.encoding).map_err(|e| e.to_string())?;
         Ok((token, expires))
+    }
+
+    /// Verifies a token: who it speaks for and until when.
+    fn check(&self, token: &str) -> Result<(Actor, DateTime<Utc>), String> {
+        let header = decode_header(token).map_err(|e| format!("invalid token: {e}"))?;
+        let kid = header.kid.as_deref().unwrap_or(&self.config.kid);
+        if !valid_kid(kid) {
+            return Err("invalid token: malformed key id".into());
+        }
+        let keys = Arc::clone(
+            &self
+                .keys
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let key = keys.get(kid).ok_or("invalid token: unknown key id")?;
+        // The key decides the algorithm, never the token.
+        if header.alg != key.algorithm {
+            return Err("invalid token: algorithm does not match the key".into());
+        }
+        let mut validation = Validation::new(key.algorithm);
+        validation.algorithms = vec![key.algorithm];
+        validation.set_issuer(&[&self.config.issuer]);
+        // jsonwebtoken checks `aud` only when the token has one: require it when configured.
+        match &self.config.audience {
+            Some(audience) => {
+                validation.set_required_spec_claims(&["exp", "iat", "sub", "iss", "aud"]);
+                validation.set_audience(&[audience]);
+            }
+            None => {
+                validation.set_required_spec_claims(&["exp", "iat", "sub", "iss"]);
+                validation.validate_aud = false;
+            }
+        }
+        validation.leeway = self.config.leeway_secs;
+        validation.validate_nbf = true;
+        let claims = decode::<Claims>(token, &key.key, &validation)
+            .map_err(|e| format!("invalid token: {e}"))?
+            .claims;
+        let user_id = claims
+            .sub
+            .parse::<i64>()
+            .map_err(|_| "invalid token subject".to_owned())?;
+        let role = Role::parse(&claims.role).map_err(|_| "invalid token role".to_owned())?;
+        let expires = DateTime::from_timestamp(claims.exp, 0).ok_or("invalid token expiry")?;
+        Ok((
+            Actor {
+                user_id: UserId(user_id),
+                role,
+                customer_id: claims.cust.map(CustomerId),
+            },
+            expires,
+        ))
     }
 
     /// Verifies a token and returns who it speaks for.
     pub fn verify(&self, token: &str) -> Auth {
-        let claims = match decode::<Claims>(token, &self.decoding, &self.validation) {
-            Ok(data) => data.claims,
-            Err(err) => return Auth::Invalid(format!("invalid token: {err}")),
-        };
-        let Ok(user_id) = claims.sub.parse::<i64>() else {
-            return Auth::Invalid("invalid token subject".into());
-        };
-        let Ok(role) = Role::parse(&claims.role) else {
-            return Auth::Invalid("invalid token role".into());
-        };
-        Auth::User(Actor {
-            user_id: UserId(user_id),
-            role,
-            customer_id: claims.cust.map(CustomerId),
-        })
+        match self.check(token) {
+            Ok((actor, _)) => Auth::User(actor),
+            Err(reason) => Auth::Invalid(reason),
+        }
     }
 
     /// Reads `Bearer <token>` (case-insensitive scheme) from a header value.
     pub fn from_bearer(&self, header: Option<&str>) -> Auth {
+        self.from_bearer_with_expiry(header).0
+    }
+
+    /// Like [`from_bearer`](Self::from_bearer), and for a verified token also when it expires
+    /// (its `exp`): a websocket outlives the request that presented the token and must end when
+    /// the token does.
+    pub fn from_bearer_with_expiry(&self, header: Option<&str>) -> (Auth, Option<DateTime<Utc>>) {
         match header.map(str::trim) {
-            None | Some("") => Auth::Anonymous,
+            None | Some("") => (Auth::Anonymous, None),
             Some(value) => match value.split_once(' ') {
                 Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
-                    self.verify(token.trim())
+                    match self.check(token.trim()) {
+                        Ok((actor, expires)) => (Auth::User(actor), Some(expires)),
+                        Err(reason) => (Auth::Invalid(reason), None),
+                    }
                 }
-                _ => Auth::Invalid("the authorization header must be `Bearer <token>`".into()),
+                _ => (
+                    Auth::Invalid("the authorization header must be `Bearer <token>`".into()),
+                    None,
+                ),
             },
         }
     }
@@ -203,6 +398,22 @@ mod tests {
             Auth::Invalid(_)
         ));
         assert!(matches!(keys.from_bearer(None), Auth::Anonymous));
+    }
+
+    #[test]
+    fn a_verified_token_reports_its_expiry_and_a_refused_one_none() {
+        let keys = JwtKeys::from_secret(b"secret");
+        let (token, expires) = keys
+            .issue(&user(), Duration::minutes(5), Utc::now())
+            .unwrap();
+        let (auth, at) = keys.from_bearer_with_expiry(Some(&format!("Bearer {token}")));
+        assert!(matches!(auth, Auth::User(_)));
+        assert_eq!(at.map(|at| at.timestamp()), Some(expires.timestamp()));
+        for header in [None, Some("Bearer garbage"), Some("Basic abc")] {
+            let (auth, at) = keys.from_bearer_with_expiry(header);
+            assert!(!matches!(auth, Auth::User(_)), "{header:?}");
+            assert_eq!(at, None, "{header:?}");
+        }
     }
 
     #[test]

@@ -106,6 +106,9 @@ pub async fn post(State(state): State<AppState>, request: HttpRequest) -> Respon
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok()),
     );
+    if let Auth::Invalid(reason) = &auth {
+        return unauthenticated(reason);
+    }
     if let BatchRequest::Single(request) = &batch
         && is_mutation(request)
     {
@@ -207,10 +210,23 @@ pub async fn get(State(state): State<AppState>, request: HttpRequest) -> Respons
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok()),
     );
+    if let Auth::Invalid(reason) = &auth {
+        return unauthenticated(reason);
+    }
     let request = with_request_data(request, &state, auth, client_address(&parts.extensions));
     json_response(&BatchResponse::Single(
         execute_caught(&state.schema, request).await,
     ))
+}
+
+/// A token that was presented but does not verify stops the request before any resolver runs
+/// (no token at all is fine: `login` needs none).
+fn unauthenticated(reason: &str) -> Response {
+    let mut response = refuse(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", reason);
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
 }
 
 fn with_request_data(
@@ -235,7 +251,7 @@ fn client_address(extensions: &axum::http::Extensions) -> ClientAddress {
 
 /// Whether the operation the request would run is a mutation. Unparsable documents are not:
 /// execution reports their syntax errors.
-fn is_mutation(request: &Request) -> bool {
+pub(crate) fn is_mutation(request: &Request) -> bool {
     let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
         return false;
     };

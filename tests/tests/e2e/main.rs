@@ -49,4 +49,6 @@ mod probes;
 mod retries;
 mod sessions;
 mod subscriptions;
+mod tokens;
 mod visibility;
+mod websocket;
