@@ -303,7 +303,6 @@ mod tests {
         }
     }
 
-
     #[test]
     fn close_reasons_fit_a_close_frame() {
         let close = Close::subscriber_exists(&"é".repeat(200));
