@@ -113,6 +113,11 @@ pub async fn serve(args: ServeArgs) -> CliResult<()> {
     )
     .await
     .map_err(|e| format!("cannot read the event log: {e}"))?;
+    // Other instances' commits wake this instance's dispatcher (PostgreSQL LISTEN/NOTIFY).
+    let event_listener = {
+        let (store, hub) = (store.clone(), hub.clone());
+        tokio::spawn(async move { store.listen_for_events(move || hub.committed()).await })
+    };
     let jwt = Arc::new(jwt);
     reload_keys_on_hangup(Arc::clone(&jwt));
     let services = Services {
@@ -166,6 +171,7 @@ pub async fn serve(args: ServeArgs) -> CliResult<()> {
             tokio::time::sleep(grace).await;
         } => tracing::warn!("grace period over; closing remaining connections"),
     }
+    event_listener.abort();
     store.close().await;
     Ok(())
 }

@@ -35,7 +35,8 @@ pub struct TestApp {
     stderr_tail: Arc<Mutex<String>>,
     child: Child,
     // Declared after `child`: fields drop in order, so the server is gone before its database.
-    database: TestDatabase,
+    // Shared with sibling instances ([`TestApp::sibling`]); removed when the last one drops.
+    database: Arc<TestDatabase>,
 }
 
 /// A user made with `orderdesk user add`, with a token from `orderdesk token`.
@@ -123,25 +124,49 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// As [`spawn_app`].
 pub async fn spawn_app_with(backend: Backend, extra_args: &[&str]) -> TestApp {
     let bin = orderdesk_bin();
-    let database = TestDatabase::create(backend).await;
+    let database = Arc::new(TestDatabase::create(backend).await);
     let jwt_secret: String = rand::rng()
         .sample_iter(Alphanumeric)
         .take(48)
         .map(char::from)
         .collect();
-    let test_log = test_log_enabled();
+    let stderr_tail = Arc::new(Mutex::new(String::new()));
+    let (child, address) =
+        start_server(&bin, database.url(), &jwt_secret, extra_args, &stderr_tail).await;
+    let client = reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .expect("build the HTTP client");
+    TestApp {
+        address,
+        backend,
+        client,
+        bin,
+        jwt_secret,
+        stderr_tail,
+        child,
+        database,
+    }
+}
 
-    let mut command = Command::new(&bin);
+/// Starts `orderdesk serve` on `database_url` (port 0) and waits until it announces where it
+/// listens; returns the process and `http://127.0.0.1:PORT`.
+///
+/// # Panics
+/// When the server does not come up within 60 s (the panic shows its stderr).
+async fn start_server(
+    bin: &Path,
+    database_url: &str,
+    jwt_secret: &str,
+    extra_args: &[&str],
+    stderr_tail: &Arc<Mutex<String>>,
+) -> (Child, String) {
+    let test_log = test_log_enabled();
+    let mut command = Command::new(bin);
     command
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--database",
-            database.url(),
-        ])
+        .args(["serve", "--bind", "127.0.0.1:0", "--database", database_url])
         .args(extra_args)
-        .env("ORDERDESK_JWT_SECRET", &jwt_secret)
+        .env("ORDERDESK_JWT_SECRET", jwt_secret)
         .env("RUST_LOG", rust_log(test_log))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -158,15 +183,12 @@ pub async fn spawn_app_with(backend: Backend, extra_args: &[&str]) -> TestApp {
     let mut child = command
         .spawn()
         .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
-
-    let stderr_tail = Arc::new(Mutex::new(String::new()));
     if let Some(stderr) = child.stderr.take() {
         // Always drained, so a chatty server never blocks on a full pipe.
-        tokio::spawn(keep_tail(stderr, Arc::clone(&stderr_tail)));
+        tokio::spawn(keep_tail(stderr, Arc::clone(stderr_tail)));
     }
     let stdout = child.stdout.take().expect("stdout is piped");
     let mut lines = BufReader::new(stdout).lines();
-
     let announced = tokio::time::timeout(STARTUP_TIMEOUT, async {
         while let Ok(Some(line)) = lines.next_line().await {
             if test_log {
@@ -194,9 +216,8 @@ pub async fn spawn_app_with(backend: Backend, extra_args: &[&str]) -> TestApp {
                 ),
             };
             panic!(
-                "orderdesk serve --database {} {what}\n--- server stderr ---\n{}",
-                database.url(),
-                tail_text(&stderr_tail)
+                "orderdesk serve --database {database_url} {what}\n--- server stderr ---\n{}",
+                tail_text(stderr_tail)
             );
         }
     };
@@ -208,21 +229,7 @@ pub async fn spawn_app_with(backend: Backend, extra_args: &[&str]) -> TestApp {
             }
         }
     });
-
-    let client = reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
-        .build()
-        .expect("build the HTTP client");
-    TestApp {
-        address,
-        backend,
-        client,
-        bin,
-        jwt_secret,
-        stderr_tail,
-        child,
-        database,
-    }
+    (child, address)
 }
 
 impl TestApp {
@@ -526,71 +533,44 @@ impl TestApp {
             "restart: the server at {} is still running",
             self.address
         );
-        let test_log = test_log_enabled();
         self.stderr_tail
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push_str("\n--- restarted ---\n");
-        let mut command = Command::new(&self.bin);
-        command
-            .args([
-                "serve",
-                "--bind",
-                "127.0.0.1:0",
-                "--database",
-                self.database.url(),
-            ])
-            .env("ORDERDESK_JWT_SECRET", &self.jwt_secret)
-            .env("RUST_LOG", rust_log(test_log))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(if test_log {
-                Stdio::inherit()
-            } else {
-                Stdio::piped()
-            })
-            .kill_on_drop(true);
-        if !test_log {
-            command.env("NO_COLOR", "1");
-        }
-        self.child = command
-            .spawn()
-            .unwrap_or_else(|e| panic!("restart {}: {e}", self.bin.display()));
-        if let Some(stderr) = self.child.stderr.take() {
-            tokio::spawn(keep_tail(stderr, Arc::clone(&self.stderr_tail)));
-        }
-        let stdout = self.child.stdout.take().expect("stdout is piped");
-        let mut lines = BufReader::new(stdout).lines();
-        let announced = tokio::time::timeout(STARTUP_TIMEOUT, async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if test_log {
-                    eprintln!("[orderdesk stdout] {line}");
-                }
-                if let Some((_, address)) = line.split_once("orderdesk listening on ") {
-                    return Some(address.trim().trim_end_matches('/').to_owned());
-                }
-            }
-            None
-        })
+        let (child, address) = start_server(
+            &self.bin,
+            self.database.url(),
+            &self.jwt_secret,
+            &[],
+            &self.stderr_tail,
+        )
         .await;
-        let Ok(Some(address)) = announced else {
-            let _ = self.child.start_kill();
-            let status = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
-            panic!(
-                "orderdesk serve --database {} did not come back after a restart ({})\n--- server stderr ---\n{}",
-                self.database.url(),
-                describe_exit(status.ok().and_then(Result::ok)),
-                tail_text(&self.stderr_tail)
-            );
-        };
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                if test_log {
-                    eprintln!("[orderdesk stdout] {line}");
-                }
-            }
-        });
+        self.child = child;
         self.address = address;
+    }
+
+    /// A second instance of the service on the same database, with the same secret: what a load
+    /// balancer would spread requests over. It shares the database; the last one dropped removes it.
+    pub async fn sibling(&self, extra_args: &[&str]) -> TestApp {
+        let stderr_tail = Arc::new(Mutex::new(String::new()));
+        let (child, address) = start_server(
+            &self.bin,
+            self.database.url(),
+            &self.jwt_secret,
+            extra_args,
+            &stderr_tail,
+        )
+        .await;
+        TestApp {
+            address,
+            backend: self.backend,
+            client: self.client.clone(),
+            bin: self.bin.clone(),
+            jwt_secret: self.jwt_secret.clone(),
+            stderr_tail,
+            child,
+            database: Arc::clone(&self.database),
+        }
     }
 }
 

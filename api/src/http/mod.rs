@@ -39,9 +39,16 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Ready when the database answers and its schema is this version's: an instance started
+/// before `orderdesk migrate` ran must not receive traffic.
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.services.store.ping().await {
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
+    match state.services.store.pending_migrations().await {
+        Ok(0) => (StatusCode::OK, "ready").into_response(),
+        Ok(pending) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{pending} database migrations pending"),
+        )
+            .into_response(),
         Err(err) => {
             tracing::warn!(%err, "database not reachable");
             (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()

@@ -116,6 +116,17 @@ pub(crate) async fn append(
         .exec(txn)
         .await
         .map_err(storage)?;
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        // Delivered to listeners on commit, dropped on rollback. Only a wake-up: the payload is
+        // at most the sequence number, and the log stays the one source of truth.
+        txn.execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "SELECT pg_notify($1, $2)",
+            [crate::notify::CHANNEL.into(), last.to_string().into()],
+        ))
+        .await
+        .map_err(storage)?;
+    }
     Ok(stored)
 }
 

@@ -42,6 +42,7 @@ mod concurrency;
 mod errors;
 mod fixtures;
 mod http_surface;
+mod instances;
 mod lifecycle;
 mod limits;
 mod pagination;

@@ -1,0 +1,120 @@
+//! Several instances on one database behave as one service: a change committed through one
+//! instance reaches subscribers on another — at once through PostgreSQL NOTIFY, and through the
+//! dispatcher's polling when no notification can arrive.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tests::{Backend, spawn_app_with};
+
+use crate::fixtures::{ORDER_STATUS_CHANGES, Shop, id_of, move_order, version_of};
+
+/// Subscribes on `b`, changes the order through `a`, and returns how long each event took to
+/// arrive on `b`.
+async fn cross_instance_latencies(a: &tests::TestApp, b: &tests::TestApp) -> Vec<Duration> {
+    let shop = Shop::open(a).await;
+    let mut order = shop.confirmed_order(a).await;
+    let id = id_of(&order);
+    let mut feed = b
+        .subscribe(
+            ORDER_STATUS_CHANGES,
+            json!({ "orderId": id }),
+            shop.rep.token(),
+        )
+        .await;
+    feed.wait_until_live(async || {
+        order = move_order(a, &shop.rep.token, &order, "ON_HOLD", Some("probe")).await;
+        order = move_order(a, &shop.rep.token, &order, "CONFIRMED", None).await;
+        (id.clone(), version_of(&order))
+    })
+    .await;
+    let mut latencies = Vec::new();
+    for (to, reason) in [
+        ("IN_PRODUCTION", None),
+        ("ON_HOLD", Some("parts")),
+        ("IN_PRODUCTION", None),
+        ("READY_TO_SHIP", None),
+    ] {
+        let started = Instant::now();
+        order = move_order(a, &shop.rep.token, &order, to, reason).await;
+        let event = feed.next_event(Duration::from_secs(15)).await;
+        let change = &event["orderStatusChanged"];
+        assert_eq!(change["to"], to, "{event}");
+        assert_eq!(
+            change["version"],
+            version_of(&order),
+            "in order, none lost: {event}"
+        );
+        latencies.push(started.elapsed());
+    }
+    latencies
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_a_change_on_one_instance_reaches_a_subscriber_on_another_at_once() {
+    if !Backend::Postgres.is_available() {
+        eprintln!("skipped: set TEST_POSTGRES_URL to run the two-instance test on PostgreSQL");
+        return;
+    }
+    // Polling every minute: only NOTIFY can explain a delivery within a second.
+    let a = spawn_app_with(Backend::Postgres, &["--event-poll-ms", "60000"]).await;
+    let b = a.sibling(&["--event-poll-ms", "60000"]).await;
+    let latencies = cross_instance_latencies(&a, &b).await;
+    assert!(
+        latencies.iter().all(|l| *l < Duration::from_secs(2)),
+        "{latencies:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_notifications_the_other_instance_catches_up_by_polling() {
+    // Two processes on one SQLite file: there is no NOTIFY between them, only the poll.
+    let a = spawn_app_with(Backend::Sqlite, &["--event-poll-ms", "200"]).await;
+    let b = a.sibling(&["--event-poll-ms", "200"]).await;
+    let latencies = cross_instance_latencies(&a, &b).await;
+    assert!(
+        latencies.iter().all(|l| *l < Duration::from_secs(3)),
+        "{latencies:?}"
+    );
+}
+
+#[tokio::test]
+async fn readiness_fails_while_migrations_are_pending() {
+    use sea_orm::ConnectionTrait;
+    let app = tests::spawn_app(Backend::Sqlite).await;
+    let ready = |app: &tests::TestApp| {
+        let url = app.url("/readyz");
+        let client = app.http().clone();
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .expect("GET /readyz")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(ready(&app).await, 200);
+    // As if a newer schema version had been deployed but `orderdesk migrate` not run yet.
+    let db = sea_orm::Database::connect(app.database_url())
+        .await
+        .expect("open the database");
+    db.execute_unprepared(
+        "DELETE FROM seaql_migrations WHERE version = (SELECT MAX(version) FROM seaql_migrations)",
+    )
+    .await
+    .expect("forget the newest migration");
+    assert_eq!(ready(&app).await, 503);
+    assert_eq!(
+        app.http()
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200,
+        "the process is up"
+    );
+}
