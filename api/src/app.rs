@@ -127,6 +127,7 @@ pub async fn serve(args: ServeArgs) -> CliResult<()> {
         token_ttl,
         refresh_ttl,
         refresh_grace: chrono::Duration::seconds(i64::from(args.refresh_reuse_grace_secs)),
+        metrics: Arc::default(),
         limits: Arc::new(Limits::new(LimitConfig {
             mutations_per_minute: args.mutations_per_minute,
             address_mutations_per_minute: args.address_mutations_per_minute,

@@ -45,6 +45,7 @@ async fn listing_fifty_orders_costs_the_same_statements_as_listing_five() {
         refresh_ttl: chrono::Duration::days(1),
         refresh_grace: chrono::Duration::seconds(30),
         limits: Arc::new(Limits::new(LimitConfig::default())),
+        metrics: Arc::default(),
     };
     let schema = build_schema(services, false);
     let admin = Auth::User(Actor {
@@ -97,6 +98,7 @@ async fn too_deep_and_too_complex_queries_are_refused_before_any_statement_runs(
         refresh_ttl: chrono::Duration::days(1),
         refresh_grace: chrono::Duration::seconds(30),
         limits: Arc::new(Limits::new(LimitConfig::default())),
+        metrics: Arc::default(),
     };
     let schema = build_schema(services, false);
     let admin = Auth::User(Actor {

@@ -99,6 +99,28 @@ impl Store {
         self.db.ping().await.map_err(storage)
     }
 
+    /// Connections the pool holds open, and how many of them are idle.
+    #[must_use]
+    pub fn pool_stats(&self) -> (u32, u32) {
+        match self.backend() {
+            DbBackend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (
+                    pool.size(),
+                    u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                )
+            }
+            DbBackend::Sqlite => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (
+                    pool.size(),
+                    u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                )
+            }
+            _ => (0, 0),
+        }
+    }
+
     /// Which database this is.
     #[must_use]
     pub fn backend(&self) -> DbBackend {

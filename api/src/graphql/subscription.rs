@@ -43,6 +43,7 @@ impl SubscriptionRoot {
             None => None,
         };
         let feed = Feed {
+            _active: services.metrics.subscription(),
             receiver,
             services,
             actor,
@@ -58,6 +59,8 @@ impl SubscriptionRoot {
 }
 
 struct Feed {
+    /// Counts this subscription in `/metrics` until the stream is dropped.
+    _active: crate::http::metrics::GaugeGuard,
     receiver: Receiver<Arc<StoredEvent>>,
     services: Services,
     actor: Actor,

@@ -117,6 +117,7 @@ pub async fn post(State(state): State<AppState>, request: HttpRequest) -> Respon
             Auth::Anonymous | Auth::Invalid(_) => None,
         };
         if let Err(retry) = state.services.limits.mutation(user, client.0) {
+            state.services.metrics.rate_limited();
             let seconds = retry.0.as_secs().max(1);
             let mut response = refuse(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -130,8 +131,8 @@ pub async fn post(State(state): State<AppState>, request: HttpRequest) -> Respon
         }
     }
     let run = |request| {
-        execute_caught(
-            &state.schema,
+        execute_measured(
+            &state,
             with_request_data(request, &state, auth.clone(), client),
         )
     };
@@ -215,7 +216,7 @@ pub async fn get(State(state): State<AppState>, request: HttpRequest) -> Respons
     }
     let request = with_request_data(request, &state, auth, client_address(&parts.extensions));
     json_response(&BatchResponse::Single(
-        execute_caught(&state.schema, request).await,
+        execute_measured(&state, request).await,
     ))
 }
 
@@ -262,6 +263,28 @@ pub(crate) fn is_mutation(request: &Request) -> bool {
         };
         selected && operation.node.ty == OperationType::Mutation
     })
+}
+
+/// Executes one request and records its duration and error codes for `/metrics`.
+async fn execute_measured(state: &AppState, request: Request) -> async_graphql::Response {
+    let operation = request.operation_name.clone();
+    let started = std::time::Instant::now();
+    let response = execute_caught(&state.schema, request).await;
+    let codes = response.errors.iter().filter_map(|error| {
+        error
+            .extensions
+            .as_ref()
+            .and_then(|ext| ext.get("code"))
+            .and_then(|code| match code {
+                async_graphql::Value::String(code) => Some(code.clone()),
+                _ => None,
+            })
+    });
+    state
+        .services
+        .metrics
+        .request(operation.as_deref(), started.elapsed(), codes);
+    response
 }
 
 /// Executes one request; a panic in a resolver becomes an `INTERNAL` error for this request

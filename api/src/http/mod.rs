@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod endpoint;
+pub mod metrics;
 mod ws;
 
 use axum::Router;
@@ -35,8 +36,28 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql", get(endpoint::get).post(endpoint::post))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
         .layer(DefaultBodyLimit::max(endpoint::MAX_BODY_BYTES))
         .with_state(state)
+}
+
+async fn metrics_text(State(state): State<AppState>) -> Response {
+    let services = &state.services;
+    let snapshot = metrics::Snapshot {
+        newest_event: domain::ports::EventLog::last_seq(&services.store)
+            .await
+            .unwrap_or(0),
+        delivered_event: services.hub.delivered(),
+        pool: services.store.pool_stats(),
+    };
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        services.metrics.render(&snapshot),
+    )
+        .into_response()
 }
 
 /// Ready when the database answers and its schema is this version's: an instance started

@@ -75,6 +75,7 @@ pub fn serve(upgrade: WebSocketUpgrade, protocol: GraphQLProtocol, state: AppSta
         upgrade.selected_protocol() == Some(&HeaderValue::from_static(protocol::SUBPROTOCOL));
     let settings = Settings::default();
     upgrade.on_upgrade(move |socket| async move {
+        let _open = state.services.metrics.websocket();
         if transport_ws {
             transport::serve(socket, state, settings).await;
         } else {

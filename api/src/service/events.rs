@@ -19,6 +19,7 @@ use tokio::sync::{Notify, broadcast};
 pub struct EventHub {
     wake: Arc<Notify>,
     sender: broadcast::Sender<Arc<StoredEvent>>,
+    delivered: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl EventHub {
@@ -28,7 +29,13 @@ impl EventHub {
         Self {
             wake: Arc::new(Notify::new()),
             sender,
+            delivered: Arc::default(),
         }
+    }
+
+    /// The last sequence number the dispatcher handed to subscribers (for the lag metric).
+    pub fn delivered(&self) -> i64 {
+        self.delivered.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Called after a commit: the dispatcher reads the log now instead of at the next poll.
@@ -49,6 +56,8 @@ pub async fn spawn_dispatcher(
     poll: Duration,
 ) -> Result<Dispatcher, domain::ports::RepoError> {
     let mut cursor = store.last_seq().await?;
+    hub.delivered
+        .store(cursor, std::sync::atomic::Ordering::Relaxed);
     let task = tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -61,6 +70,8 @@ pub async fn spawn_dispatcher(
                     Ok(batch) => {
                         for event in batch {
                             cursor = event.seq;
+                            hub.delivered
+                                .store(cursor, std::sync::atomic::Ordering::Relaxed);
                             // No receivers is fine: nobody is subscribed right now.
                             let _ = hub.sender.send(Arc::new(event));
                         }

@@ -42,6 +42,8 @@ pub struct Services {
     pub refresh_grace: Duration,
     /// Rate limits and sign-in lockout.
     pub limits: Arc<limits::Limits>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<crate::http::metrics::Metrics>,
 }
 
 impl Services {

@@ -118,3 +118,74 @@ async fn readiness_fails_while_migrations_are_pending() {
         "the process is up"
     );
 }
+
+#[tokio::test]
+async fn metrics_count_requests_errors_websockets_and_dispatcher_lag() {
+    let app = tests::spawn_app(Backend::Sqlite).await;
+    let shop = Shop::open(&app).await;
+    let body = json!({ "query": "query MyOrders { orders(first: 5) { nodes { id } } }", "operationName": "MyOrders" });
+    for _ in 0..3 {
+        app.http()
+            .post(app.url("/graphql"))
+            .bearer_auth(&shop.rep.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+    }
+    let missing = app
+        .gql(
+            "{ order(id: \"999999\") { id } }",
+            json!({}),
+            shop.rep.token(),
+        )
+        .await;
+    tests::assert_error(&missing, "NOT_FOUND");
+    let order = shop.confirmed_order(&app).await;
+    let mut feed = app
+        .subscribe(
+            ORDER_STATUS_CHANGES,
+            json!({ "orderId": id_of(&order) }),
+            shop.rep.token(),
+        )
+        .await;
+    let mut order = order;
+    let id = id_of(&order);
+    feed.wait_until_live(async || {
+        order = move_order(&app, &shop.rep.token, &order, "ON_HOLD", Some("probe")).await;
+        order = move_order(&app, &shop.rep.token, &order, "CONFIRMED", None).await;
+        (id.clone(), version_of(&order))
+    })
+    .await;
+
+    let text = app
+        .http()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |line_start: &str| -> f64 {
+        text.lines()
+            .find(|line| line.starts_with(line_start))
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no `{line_start}` in\n{text}"))
+    };
+    assert_eq!(
+        value("orderdesk_graphql_request_duration_seconds_count{operation=\"MyOrders\"}"),
+        3.0
+    );
+    assert!(value("orderdesk_graphql_errors_total{code=\"NOT_FOUND\"}") >= 1.0);
+    assert_eq!(value("orderdesk_websocket_connections "), 1.0);
+    assert_eq!(value("orderdesk_subscriptions "), 1.0);
+    assert_eq!(
+        value("orderdesk_dispatcher_lag_events "),
+        0.0,
+        "everything committed was delivered"
+    );
+    assert!(value("orderdesk_event_log_newest_seq ") >= 5.0);
+    assert!(value("orderdesk_db_pool_connections ") >= 1.0);
+}
