@@ -96,6 +96,9 @@ pub struct ServeArgs {
     /// Load the demo data set first if the database has no users.
     #[arg(long)]
     pub demo: bool,
+    /// Log format: `text` for people, `json` for log shippers (default: json in production).
+    #[arg(long, env = "ORDERDESK_LOG_FORMAT", value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
     /// Production mode (also `ORDERDESK_ENV=production`): GraphiQL, introspection and
     /// suggestions off, and `--dev` refused.
     #[arg(long)]

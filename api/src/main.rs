@@ -7,13 +7,27 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let json_logs = match &cli.command {
+        Command::Serve(args) => match args.log_format.as_deref() {
+            Some(format) => format == "json",
+            None => {
+                args.production
+                    || std::env::var("ORDERDESK_ENV")
+                        .is_ok_and(|env| env.eq_ignore_ascii_case("production"))
+            }
+        },
+        _ => false,
+    };
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json_logs {
+        logs.json().with_current_span(true).init();
+    } else {
+        logs.init();
+    }
     let result = match cli.command {
         Command::Serve(args) => api::app::serve(args).await,
         Command::Migrate(db) => api::app::migrate(db).await,

@@ -268,6 +268,9 @@ pub(crate) fn is_mutation(request: &Request) -> bool {
 /// Executes one request and records its duration and error codes for `/metrics`.
 async fn execute_measured(state: &AppState, request: Request) -> async_graphql::Response {
     let operation = request.operation_name.clone();
+    if let Some(name) = &operation {
+        tracing::Span::current().record("operation", name.as_str());
+    }
     let started = std::time::Instant::now();
     let response = execute_caught(&state.schema, request).await;
     let codes = response.errors.iter().filter_map(|error| {

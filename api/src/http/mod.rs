@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod endpoint;
 pub mod metrics;
+pub mod request_id;
 mod ws;
 
 use axum::Router;
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .layer(DefaultBodyLimit::max(endpoint::MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(request_id::assign))
         .with_state(state)
 }
 

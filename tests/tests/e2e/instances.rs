@@ -189,3 +189,34 @@ async fn metrics_count_requests_errors_websockets_and_dispatcher_lag() {
     assert!(value("orderdesk_event_log_newest_seq ") >= 5.0);
     assert!(value("orderdesk_db_pool_connections ") >= 1.0);
 }
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_a_clients_own_is_echoed() {
+    let app = tests::spawn_app(Backend::Sqlite).await;
+    let own = app
+        .http()
+        .get(app.url("/healthz"))
+        .header("x-request-id", "phone-42-retry-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.headers()["x-request-id"], "phone-42-retry-1");
+    let fresh = app.http().get(app.url("/healthz")).send().await.unwrap();
+    let first = fresh.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let again = app.http().get(app.url("/healthz")).send().await.unwrap();
+    assert!(!first.is_empty());
+    assert_ne!(
+        again.headers()["x-request-id"].to_str().unwrap(),
+        first,
+        "ids are per request"
+    );
+    // Header injection attempts are replaced, not echoed.
+    let odd = app
+        .http()
+        .get(app.url("/healthz"))
+        .header("x-request-id", "a b")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(odd.headers()["x-request-id"], "a b");
+}
