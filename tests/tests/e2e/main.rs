@@ -48,6 +48,7 @@ mod limits;
 mod pagination;
 mod probes;
 mod retries;
+mod scale_out;
 mod sessions;
 mod subscriptions;
 mod tokens;
