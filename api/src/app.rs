@@ -136,10 +136,13 @@ pub async fn serve(args: ServeArgs) -> CliResult<()> {
             lockout: Duration::from_secs(args.login_lockout_secs),
         })),
     };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let metrics = Arc::clone(&services.metrics);
     let state = AppState {
         schema: build_schema(services.clone(), production),
         services,
         production,
+        shutdown: stop_rx.clone(),
     };
     let listener = TcpListener::bind(args.bind)
         .await
@@ -150,7 +153,6 @@ pub async fn serve(args: ServeArgs) -> CliResult<()> {
     eprintln!(
         "GraphiQL: http://{address}/graphql — get a token with the `login` mutation or `orderdesk token --email <email>`"
     );
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -171,6 +173,12 @@ pub async fn serve(args: ServeArgs) -> CliResult<()> {
             // Long-lived websockets would hold graceful shutdown open forever: bound it.
             tokio::time::sleep(grace).await;
         } => tracing::warn!("grace period over; closing remaining connections"),
+    }
+    // Websockets live outside the HTTP server's connection tracking: give their 1012 closes a
+    // moment to go out before the process ends.
+    let closing = tokio::time::Instant::now() + Duration::from_secs(2).min(grace);
+    while metrics.open_websockets() > 0 && tokio::time::Instant::now() < closing {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     event_listener.abort();
     store.close().await;

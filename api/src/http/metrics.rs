@@ -124,6 +124,11 @@ impl Metrics {
         GaugeGuard(Arc::clone(self), gauge)
     }
 
+    /// Websocket connections open now.
+    pub fn open_websockets(&self) -> i64 {
+        self.websocket_connections.load(Ordering::Relaxed)
+    }
+
     /// Counts an open websocket connection until the guard drops.
     pub fn websocket(self: &Arc<Self>) -> GaugeGuard {
         self.raise(Gauge::WebsocketConnections)

@@ -29,6 +29,8 @@ pub struct AppState {
     pub services: Services,
     /// Production mode: no GraphiQL, no introspection, no suggestions.
     pub production: bool,
+    /// Turns true when the instance starts shutting down (websockets close with 1012).
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The whole HTTP surface.

@@ -220,3 +220,25 @@ async fn every_response_carries_a_request_id_and_a_clients_own_is_echoed() {
         .unwrap();
     assert_ne!(odd.headers()["x-request-id"], "a b");
 }
+
+#[tokio::test]
+async fn on_sigterm_websocket_clients_are_told_to_reconnect_elsewhere_with_1012() {
+    let mut app = tests::spawn_app(Backend::Sqlite).await;
+    let shop = Shop::open(&app).await;
+    let mut socket = app.raw_socket("graphql-transport-ws").await;
+    socket.init(shop.rep.token()).await;
+    socket
+        .subscribe(
+            "1",
+            "subscription { orderStatusChanged { orderId } }",
+            json!({}),
+        )
+        .await;
+    let (exited, close) = tokio::join!(
+        app.terminate(Duration::from_secs(8)),
+        socket.expect_close(Duration::from_secs(8))
+    );
+    assert_eq!(close.0, 1012, "{close:?}");
+    let status = exited.expect("the server exits within the grace period");
+    assert!(status.success(), "{status}");
+}

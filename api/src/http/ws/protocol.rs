@@ -69,6 +69,11 @@ impl Close {
         Self::new(1009, "Message too big")
     }
 
+    /// 1012: this instance is shutting down; the client should reconnect (to another instance).
+    pub fn service_restart() -> Self {
+        Self::new(1012, "Service restart: reconnect")
+    }
+
     /// 1011: the server could not go on (never expected).
     pub fn internal() -> Self {
         Self::new(1011, "Internal error")

@@ -96,9 +96,15 @@ pub(super) async fn serve(mut socket: WebSocket, state: AppState, settings: Sett
     );
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut heard_since_ping = true;
+    let mut shutdown = connection.state.shutdown.clone();
 
     let stop = loop {
         let step = tokio::select! {
+            // The instance is stopping: tell the client to reconnect, to another instance.
+            changed = shutdown.changed() => {
+                let stopping = changed.is_err() || *shutdown.borrow();
+                if stopping { Err(Close::service_restart().into()) } else { Ok(()) }
+            }
             frame = socket.recv() => match frame {
                 Some(Ok(frame)) => {
                     heard_since_ping = true;
