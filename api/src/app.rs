@@ -23,17 +23,29 @@ const DEV_SECRET: &str = "orderdesk-dev-secret-do-not-use-in-production";
 /// Any failure of a command, printed by `main`.
 pub type CliResult<T> = Result<T, String>;
 
-/// Connects (and for `serve`/`migrate`, migrates) the database.
+/// Connects to the database, retrying with backoff for `--db-connect-retry-secs` (the database
+/// may still be starting when orderdesk does, e.g. after a host reboot).
 pub async fn connect(db: &DbArgs) -> CliResult<Store> {
     let options = StoreOptions {
         max_connections: db.db_max_connections,
         sqlite_synchronous_full: db.sqlite_synchronous == "full",
+        statement_timeout: (db.db_statement_timeout_ms > 0)
+            .then(|| Duration::from_millis(db.db_statement_timeout_ms)),
         ..StoreOptions::default()
     };
-    let store = Store::connect(&db.url, &options)
-        .await
-        .map_err(|e| format!("cannot open database {}: {e}", db.url))?;
-    Ok(store)
+    let give_up = tokio::time::Instant::now() + Duration::from_secs(db.db_connect_retry_secs);
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match Store::connect(&db.url, &options).await {
+            Ok(store) => return Ok(store),
+            Err(err) if tokio::time::Instant::now() + backoff < give_up => {
+                tracing::warn!(%err, retry_in = ?backoff, "database not reachable yet");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+            Err(err) => return Err(format!("cannot open database {}: {err}", db.url)),
+        }
+    }
 }
 
 /// The token keys, refusing a release build without a secret unless `--dev`.

@@ -48,6 +48,16 @@ pub struct DbArgs {
     /// Largest number of pooled database connections.
     #[arg(long, env = "ORDERDESK_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
+    /// PostgreSQL aborts statements running longer than this (milliseconds; 0 = no limit).
+    #[arg(
+        long,
+        env = "ORDERDESK_DB_STATEMENT_TIMEOUT_MS",
+        default_value_t = 30_000
+    )]
+    pub db_statement_timeout_ms: u64,
+    /// How long to keep retrying (with backoff) when the database is not reachable at start-up (seconds).
+    #[arg(long, env = "ORDERDESK_DB_CONNECT_RETRY_SECS", default_value_t = 30)]
+    pub db_connect_retry_secs: u64,
 }
 
 /// Token signing.

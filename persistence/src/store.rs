@@ -24,6 +24,8 @@ pub struct StoreOptions {
     pub acquire_timeout: Duration,
     /// SQLite `synchronous=FULL` (durable on power loss) instead of NORMAL.
     pub sqlite_synchronous_full: bool,
+    /// PostgreSQL aborts any statement running longer than this.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl Default for StoreOptions {
@@ -33,6 +35,7 @@ impl Default for StoreOptions {
             busy_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(10),
             sqlite_synchronous_full: true,
+            statement_timeout: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -55,6 +58,9 @@ impl Store {
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
             .sqlx_logging(false);
+        if let Some(timeout) = options.statement_timeout {
+            connect.statement_timeout(timeout);
+        }
         let busy = options.busy_timeout;
         let synchronous = if options.sqlite_synchronous_full {
             SqliteSynchronous::Full

@@ -46,6 +46,7 @@ mod instances;
 mod lifecycle;
 mod limits;
 mod pagination;
+mod postgres_restart;
 mod probes;
 mod retries;
 mod scale_out;
