@@ -1,20 +1,64 @@
 //! Subscriptions: committed events, filtered to what the subscriber may see.
+//!
+//! Every feed subscribes to the dispatcher's fan-out first and reads the stored log second, so
+//! an event committed in between is in both and delivered once (by sequence number), never lost.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use async_graphql::{Context, ID, Subscription};
+use async_graphql::{Context, Enum, ID, InputObject, Subscription};
 use domain::event::StoredEvent;
-use domain::ports::UserRepository;
+use domain::ports::{EventLog, UserRepository};
 use domain::user::{Actor, Ownership};
-use domain::{OrderId, UserId};
+use domain::{CustomerId, OrderId, UserId};
 use futures_util::Stream;
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 
 use super::error::{ApiError, ApiResult};
-use super::types::StatusChangeNode;
+use super::types::{OrderEventNode, StatusChangeNode};
 use super::{ContextExt, parse_id};
 use crate::service::Services;
+
+/// How many stored events one replay read fetches.
+const REPLAY_PAGE: u32 = 500;
+
+/// The kinds of order events.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum OrderEventType {
+    /// The order was created as a draft.
+    OrderCreated,
+    /// Draft content was edited.
+    DraftUpdated,
+    /// Review ran on submit.
+    ReviewCompleted,
+    /// The customer's confirmation was recorded.
+    OrderConfirmed,
+    /// The main status changed.
+    StatusChanged,
+}
+
+impl OrderEventType {
+    fn type_name(self) -> &'static str {
+        match self {
+            OrderEventType::OrderCreated => "ORDER_CREATED",
+            OrderEventType::DraftUpdated => "DRAFT_UPDATED",
+            OrderEventType::ReviewCompleted => "REVIEW_COMPLETED",
+            OrderEventType::OrderConfirmed => "ORDER_CONFIRMED",
+            OrderEventType::StatusChanged => "STATUS_CHANGED",
+        }
+    }
+}
+
+/// Which events a feed delivers; all given filters must match.
+#[derive(InputObject, Default)]
+pub struct OrderEventFilter {
+    /// Only this order.
+    pub order_id: Option<ID>,
+    /// Only orders of this customer.
+    pub customer_id: Option<ID>,
+    /// Only these kinds (all kinds when omitted).
+    pub types: Option<Vec<OrderEventType>>,
+}
 
 /// The subscription root.
 pub struct SubscriptionRoot;
@@ -30,29 +74,49 @@ impl SubscriptionRoot {
         ctx: &Context<'_>,
         #[graphql(desc = "Only this order.")] order_id: Option<ID>,
     ) -> Result<impl Stream<Item = async_graphql::Result<StatusChangeNode>> + use<>, ApiError> {
-        let actor = ctx.actor()?;
-        let services = ctx.services().clone();
-        // Subscribe before checking the order so nothing committed in between is missed.
-        let receiver = services.hub.subscribe();
-        let only = match order_id {
-            Some(id) => {
-                let id = OrderId(parse_id("orderId", &id)?);
-                services.order(ctx.loaders(), &actor, id).await?;
-                Some(id)
-            }
-            None => None,
+        let filter = OrderEventFilter {
+            order_id,
+            customer_id: None,
+            types: Some(vec![OrderEventType::StatusChanged]),
         };
-        let feed = Feed {
-            _active: services.metrics.subscription(),
-            receiver,
-            services,
-            actor,
-            only,
-            managers: HashMap::new(),
-            done: false,
-        };
+        let feed = Feed::open(ctx, filter, None).await?;
         Ok(futures_util::stream::unfold(feed, |mut feed| async move {
-            let item = feed.next().await?;
+            let item = feed.next().await?.and_then(|event| {
+                StatusChangeNode::from_event(&event).ok_or_else(|| {
+                    ApiError::Internal("a non-status event passed the status filter".into()).into()
+                })
+            });
+            Some((item, feed))
+        }))
+    }
+
+    /// Every kind of order event the caller may see, as stored in the event log. With `after`
+    /// (the `cursor` of the last event received) the stored events after it are replayed first,
+    /// then live ones follow, with no gap and no duplicate at the seam: a mobile client that
+    /// reconnects with its last cursor misses nothing. A subscriber too slow to keep up receives
+    /// an error and should reconnect with its last cursor.
+    async fn order_events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which events.")] filter: Option<OrderEventFilter>,
+        #[graphql(desc = "Cursor of the last event already received: replay from there.")]
+        after: Option<String>,
+    ) -> Result<impl Stream<Item = async_graphql::Result<OrderEventNode>> + use<>, ApiError> {
+        let after = after
+            .map(|cursor| {
+                cursor
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|seq| *seq >= 0)
+                    .ok_or_else(|| ApiError::bad_input("after", "not a cursor of an order event"))
+            })
+            .transpose()?;
+        let feed = Feed::open(ctx, filter.unwrap_or_default(), after).await?;
+        Ok(futures_util::stream::unfold(feed, |mut feed| async move {
+            let item = feed
+                .next()
+                .await?
+                .map(|event| OrderEventNode((*event).clone()));
             Some((item, feed))
         }))
     }
@@ -64,44 +128,127 @@ struct Feed {
     receiver: Receiver<Arc<StoredEvent>>,
     services: Services,
     actor: Actor,
-    only: Option<OrderId>,
+    order: Option<OrderId>,
+    customer: Option<CustomerId>,
+    types: Option<Vec<&'static str>>,
     /// rep -> their manager, for team visibility; reps rarely change managers mid-connection.
     managers: HashMap<UserId, Option<UserId>>,
+    /// While replaying: the next stored events to consider.
+    backlog: VecDeque<StoredEvent>,
+    replaying: bool,
+    /// The last sequence number considered; live events at or below it were replayed already.
+    last_seq: i64,
     done: bool,
 }
 
 impl Feed {
-    async fn next(&mut self) -> Option<async_graphql::Result<StatusChangeNode>> {
+    async fn open(
+        ctx: &Context<'_>,
+        filter: OrderEventFilter,
+        after: Option<i64>,
+    ) -> ApiResult<Self> {
+        let actor = ctx.actor()?;
+        let services = ctx.services().clone();
+        // Subscribe before reading anything so nothing committed in between is missed.
+        let receiver = services.hub.subscribe();
+        let order = match &filter.order_id {
+            Some(id) => {
+                let id = OrderId(parse_id("orderId", id)?);
+                services.order(ctx.loaders(), &actor, id).await?;
+                Some(id)
+            }
+            None => None,
+        };
+        let customer = match &filter.customer_id {
+            Some(id) => {
+                let id = CustomerId(parse_id("customerId", id)?);
+                services.customer(ctx.loaders(), &actor, id).await?;
+                Some(id)
+            }
+            None => None,
+        };
+        Ok(Self {
+            _active: services.metrics.subscription(),
+            receiver,
+            actor,
+            order,
+            customer,
+            types: filter
+                .types
+                .map(|types| types.into_iter().map(OrderEventType::type_name).collect()),
+            managers: HashMap::new(),
+            backlog: VecDeque::new(),
+            replaying: after.is_some(),
+            last_seq: after.unwrap_or(0),
+            done: false,
+            services,
+        })
+    }
+
+    async fn next(&mut self) -> Option<async_graphql::Result<Arc<StoredEvent>>> {
         if self.done {
             return None;
         }
         loop {
-            let event = match self.receiver.recv().await {
-                Ok(event) => event,
-                Err(RecvError::Closed) => return None,
-                Err(RecvError::Lagged(missed)) => {
-                    self.done = true;
-                    return Some(Err(ApiError::Conflict {
-                        message: format!(
-                            "subscriber fell {missed} events behind; reload and subscribe again"
-                        ),
-                        versions: None,
+            let event = if self.replaying {
+                if self.backlog.is_empty() {
+                    match self
+                        .services
+                        .store
+                        .events_after(self.last_seq, REPLAY_PAGE)
+                        .await
+                    {
+                        Ok(page) if page.is_empty() => {
+                            self.replaying = false;
+                            continue;
+                        }
+                        Ok(page) => self.backlog.extend(page),
+                        Err(err) => return Some(Err(ApiError::from(err).into())),
                     }
-                    .into()));
+                }
+                match self.backlog.pop_front() {
+                    Some(event) => Arc::new(event),
+                    None => continue,
+                }
+            } else {
+                match self.receiver.recv().await {
+                    Ok(event) => event,
+                    Err(RecvError::Closed) => return None,
+                    Err(RecvError::Lagged(missed)) => {
+                        self.done = true;
+                        return Some(Err(ApiError::Conflict {
+                            message: format!(
+                                "subscriber fell {missed} events behind; subscribe again with the last cursor received"
+                            ),
+                            versions: None,
+                        }
+                        .into()));
+                    }
                 }
             };
-            if self.only.is_some_and(|id| id != event.order_id) {
+            // The seam: what was replayed also arrives live; deliver each sequence number once.
+            if event.seq <= self.last_seq {
                 continue;
             }
-            let Some(node) = StatusChangeNode::from_event(&event) else {
+            self.last_seq = event.seq;
+            if !self.wanted(&event) {
                 continue;
-            };
+            }
             match self.visible(&event).await {
-                Ok(true) => return Some(Ok(node)),
+                Ok(true) => return Some(Ok(event)),
                 Ok(false) => {}
                 Err(err) => return Some(Err(err.into())),
             }
         }
+    }
+
+    fn wanted(&self, event: &StoredEvent) -> bool {
+        self.order.is_none_or(|id| id == event.order_id)
+            && self.customer.is_none_or(|id| id == event.customer_id)
+            && self
+                .types
+                .as_ref()
+                .is_none_or(|types| types.contains(&event.kind.type_name()))
     }
 
     async fn visible(&mut self, event: &StoredEvent) -> ApiResult<bool> {

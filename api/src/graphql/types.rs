@@ -542,6 +542,14 @@ impl OrderEventNode {
     async fn cursor(&self) -> String {
         self.0.seq.to_string()
     }
+    /// The order.
+    async fn order_id(&self) -> ID {
+        ID(self.0.order_id.to_string())
+    }
+    /// The order's number.
+    async fn order_number(&self) -> &str {
+        &self.0.order_number
+    }
     /// ORDER_CREATED, DRAFT_UPDATED, REVIEW_COMPLETED, ORDER_CONFIRMED or STATUS_CHANGED.
     #[graphql(name = "type")]
     async fn event_type(&self) -> &'static str {

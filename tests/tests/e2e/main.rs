@@ -48,6 +48,7 @@ mod limits;
 mod pagination;
 mod postgres_restart;
 mod probes;
+mod replay;
 mod retries;
 mod scale_out;
 mod sessions;

@@ -1,0 +1,111 @@
+//! `orderEvents` with a cursor: a phone that lost its connection reconnects with the last cursor
+//! it received and gets exactly the events it missed, in order, then live ones — no gap, no
+//! duplicate at the seam between the stored log and the live feed.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tests::ws::{RawSocket, Received};
+use tests::{Backend, TestApp, spawn_app};
+
+use crate::fixtures::{Shop, id_of, move_order, order_events, version_of};
+
+backend_tests!(
+    a_client_that_reconnects_with_its_cursor_gets_exactly_what_it_missed_then_live_events
+);
+
+const EVENTS: &str = "subscription($filter: OrderEventFilter, $after: String) {
+    orderEvents(filter: $filter, after: $after) { cursor type version orderId data }
+}";
+
+async fn connect(app: &TestApp, token: &str, order_id: &str, after: &str) -> RawSocket {
+    let mut socket = app.raw_socket("graphql-transport-ws").await;
+    socket.init(Some(token)).await;
+    socket
+        .subscribe(
+            "events",
+            EVENTS,
+            json!({ "filter": { "orderId": order_id }, "after": after }),
+        )
+        .await;
+    socket
+}
+
+/// The next `next` payload's event.
+async fn next_event(socket: &mut RawSocket) -> Value {
+    loop {
+        let message = socket.expect_message(Duration::from_secs(10)).await;
+        match message["type"].as_str() {
+            Some("next") => return message["payload"]["data"]["orderEvents"].clone(),
+            Some("error") | Some("complete") => panic!("{message}"),
+            _ => {}
+        }
+    }
+}
+
+/// Nothing more arrives for a while (no duplicates).
+async fn quiet(socket: &mut RawSocket) {
+    match socket.receive(Duration::from_millis(1200)).await {
+        None | Some(Received::Ping) => {}
+        Some(other) => panic!("unexpected: {other:?}"),
+    }
+}
+
+async fn a_client_that_reconnects_with_its_cursor_gets_exactly_what_it_missed_then_live_events(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let shop = Shop::open(&app).await;
+    let token = shop.rep.token.clone();
+    let mut order = shop.confirmed_order(&app).await;
+    let id = id_of(&order);
+    let stored = order_events(&app, &token, &id).await;
+    let first_cursor = stored[0]["cursor"].as_str().unwrap().to_owned();
+
+    // First connection: everything after the creation event, as stored.
+    let mut socket = connect(&app, &token, &id, &first_cursor).await;
+    for expected in &stored[1..] {
+        let event = next_event(&mut socket).await;
+        assert_eq!(event["cursor"], expected["cursor"]);
+        assert_eq!(event["type"], expected["type"]);
+    }
+    // A live event on the same connection.
+    order = move_order(&app, &token, &order, "IN_PRODUCTION", None).await;
+    let live = next_event(&mut socket).await;
+    assert_eq!(
+        (live["type"].as_str(), live["version"].as_i64()),
+        (Some("STATUS_CHANGED"), Some(version_of(&order)))
+    );
+    let last_cursor = live["cursor"].as_str().unwrap().to_owned();
+    drop(socket);
+
+    // Offline: three changes (and another order's, which must not show up).
+    let other = shop.confirmed_order(&app).await;
+    move_order(&app, &token, &other, "IN_PRODUCTION", None).await;
+    let mut missed = Vec::new();
+    for (to, reason) in [
+        ("ON_HOLD", Some("tunnel")),
+        ("IN_PRODUCTION", None),
+        ("READY_TO_SHIP", None),
+    ] {
+        order = move_order(&app, &token, &order, to, reason).await;
+        missed.push(version_of(&order));
+    }
+
+    // Reconnect with the last cursor: exactly the missed events, in order, then live ones.
+    let mut socket = connect(&app, &token, &id, &last_cursor).await;
+    for version in &missed {
+        let event = next_event(&mut socket).await;
+        assert_eq!(event["orderId"], id.as_str());
+        assert_eq!(event["version"].as_i64(), Some(*version), "{event}");
+        assert!(
+            event["cursor"].as_str().unwrap().parse::<i64>().unwrap()
+                > last_cursor.parse::<i64>().unwrap()
+        );
+    }
+    order = move_order(&app, &token, &order, "ON_HOLD", Some("weather")).await;
+    let live = next_event(&mut socket).await;
+    assert_eq!(live["version"].as_i64(), Some(version_of(&order)));
+    assert_eq!(live["data"]["to"], "ON_HOLD");
+    quiet(&mut socket).await;
+}
