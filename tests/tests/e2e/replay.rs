@@ -109,3 +109,55 @@ async fn a_client_that_reconnects_with_its_cursor_gets_exactly_what_it_missed_th
     assert_eq!(live["data"]["to"], "ON_HOLD");
     quiet(&mut socket).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_of_a_restarted_instance_reconnect_with_their_cursor_and_miss_nothing() {
+    let backend = if Backend::Postgres.is_available() {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    };
+    let a = spawn_app(backend).await;
+    let mut b = a.sibling(&[]).await;
+    let shop = Shop::open(&a).await;
+    let token = shop.rep.token.clone();
+    let mut order = shop.confirmed_order(&a).await;
+    let id = id_of(&order);
+    let created = order_events(&a, &token, &id).await;
+    let last = created.last().unwrap()["cursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Subscribed on B; B is restarted (a deploy): the client is told to reconnect (1012).
+    let mut socket = connect(&b, &token, &id, &last).await;
+    quiet(&mut socket).await;
+    let (_, close) = tokio::join!(
+        b.terminate(Duration::from_secs(8)),
+        socket.expect_close(Duration::from_secs(8))
+    );
+    assert_eq!(close.0, 1012);
+
+    // Meanwhile the load balancer sends writes to A.
+    let mut missed = Vec::new();
+    for to in ["IN_PRODUCTION", "READY_TO_SHIP"] {
+        order = move_order(&a, &token, &order, to, None).await;
+        missed.push(version_of(&order));
+    }
+    b.restart().await;
+
+    // The client reconnects (to B again) with its cursor: the missed events, then live ones.
+    let mut socket = connect(&b, &token, &id, &last).await;
+    for version in &missed {
+        assert_eq!(
+            next_event(&mut socket).await["version"].as_i64(),
+            Some(*version)
+        );
+    }
+    order = move_order(&a, &token, &order, "ON_HOLD", Some("inventory")).await;
+    assert_eq!(
+        next_event(&mut socket).await["version"].as_i64(),
+        Some(version_of(&order))
+    );
+    quiet(&mut socket).await;
+}
