@@ -20,15 +20,18 @@ const LIST: &str = "query($first: Int!) { orders(first: $first) { nodes {
     lines { sku quantity total { amount } product { name listPrice { amount } } }
 } } }";
 
-#[tokio::test]
-async fn listing_fifty_orders_costs_the_same_statements_as_listing_five() {
+/// A migrated SQLite store in a temp dir (optionally with the demo data) that counts the SQL
+/// statements it executes from now on.
+async fn counted_store(demo: bool) -> (tempfile::TempDir, Store, Arc<AtomicUsize>) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/t.db", dir.path().display());
     let mut store = Store::connect(&url, &StoreOptions::default())
         .await
         .unwrap();
     store.migrate().await.unwrap();
-    assert!(api::seed::demo_if_empty(&store, 7).await.unwrap());
+    if demo {
+        assert!(api::seed::demo_if_empty(&store, 7).await.unwrap());
+    }
     let counter = Arc::new(AtomicUsize::new(0));
     let seen = counter.clone();
     store.on_statement(move |sql| {
@@ -37,17 +40,29 @@ async fn listing_fifty_orders_costs_the_same_statements_as_listing_five() {
         }
         seen.fetch_add(1, Ordering::SeqCst);
     });
-    let services = Services {
-        store: store.clone(),
-        jwt: Arc::new(JwtKeys::from_secret(b"test-secret-test-secret")),
-        hub: EventHub::new(16),
-        token_ttl: chrono::Duration::hours(1),
-        refresh_ttl: chrono::Duration::days(1),
-        refresh_grace: chrono::Duration::seconds(30),
-        limits: Arc::new(Limits::new(LimitConfig::default())),
-        metrics: Arc::default(),
-    };
-    let schema = build_schema(services, false);
+    (dir, store, counter)
+}
+
+fn schema(store: &Store) -> api::graphql::AppSchema {
+    build_schema(
+        Services {
+            store: store.clone(),
+            jwt: Arc::new(JwtKeys::from_secret(b"test-secret-test-secret")),
+            hub: EventHub::new(16),
+            token_ttl: chrono::Duration::hours(1),
+            refresh_ttl: chrono::Duration::days(1),
+            refresh_grace: chrono::Duration::seconds(30),
+            limits: Arc::new(Limits::new(LimitConfig::default())),
+            metrics: Arc::default(),
+        },
+        false,
+    )
+}
+
+#[tokio::test]
+async fn listing_fifty_orders_costs_the_same_statements_as_listing_five() {
+    let (_dir, store, counter) = counted_store(true).await;
+    let schema = schema(&store);
     let admin = Auth::User(Actor {
         user_id: UserId(1),
         role: Role::Admin,
@@ -79,28 +94,8 @@ async fn listing_fifty_orders_costs_the_same_statements_as_listing_five() {
 
 #[tokio::test]
 async fn too_deep_and_too_complex_queries_are_refused_before_any_statement_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/t.db", dir.path().display());
-    let mut store = Store::connect(&url, &StoreOptions::default())
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    let counter = Arc::new(AtomicUsize::new(0));
-    let seen = counter.clone();
-    store.on_statement(move |_| {
-        seen.fetch_add(1, Ordering::SeqCst);
-    });
-    let services = Services {
-        store: store.clone(),
-        jwt: Arc::new(JwtKeys::from_secret(b"test-secret-test-secret")),
-        hub: EventHub::new(16),
-        token_ttl: chrono::Duration::hours(1),
-        refresh_ttl: chrono::Duration::days(1),
-        refresh_grace: chrono::Duration::seconds(30),
-        limits: Arc::new(Limits::new(LimitConfig::default())),
-        metrics: Arc::default(),
-    };
-    let schema = build_schema(services, false);
+    let (_dir, store, counter) = counted_store(false).await;
+    let schema = schema(&store);
     let admin = Auth::User(Actor {
         user_id: UserId(1),
         role: Role::Admin,

@@ -265,6 +265,15 @@ pub(crate) fn is_mutation(request: &Request) -> bool {
     })
 }
 
+/// The text a panic carried, for the log (never for the client).
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default()
+}
+
 /// Executes one request and records its duration and error codes for `/metrics`.
 async fn execute_measured(state: &AppState, request: Request) -> async_graphql::Response {
     let operation = request.operation_name.clone();
@@ -302,12 +311,7 @@ pub async fn execute_caught<E: Executor>(
     {
         Ok(response) => response,
         Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            tracing::error!(panic = %what, "a resolver panicked");
+            tracing::error!(panic = %panic_message(&*panic), "a resolver panicked");
             let mut error = ServerError::new("internal error", None);
             error
                 .extensions

@@ -55,6 +55,17 @@ impl Services {
                 issued_at: issued,
             })
             .await?;
+        self.session(user, issued, refresh, refresh_expires_at)
+    }
+
+    /// A fresh access token next to a refresh token.
+    fn session(
+        &self,
+        user: User,
+        issued: DateTime<Utc>,
+        refresh_token: String,
+        refresh_expires_at: DateTime<Utc>,
+    ) -> ApiResult<Session> {
         let (access_token, access_expires_at) = self
             .jwt
             .issue(&user, self.token_ttl, issued)
@@ -62,7 +73,7 @@ impl Services {
         Ok(Session {
             access_token,
             access_expires_at,
-            refresh_token: refresh,
+            refresh_token,
             refresh_expires_at,
             user,
         })
@@ -118,17 +129,7 @@ impl Services {
             .await?
             .pop()
             .ok_or_else(|| ApiError::Unauthenticated("the account no longer exists".into()))?;
-        let (access_token, access_expires_at) = self
-            .jwt
-            .issue(&user, self.token_ttl, issued)
-            .map_err(ApiError::Internal)?;
-        Ok(Session {
-            access_token,
-            access_expires_at,
-            refresh_token: next,
-            refresh_expires_at,
-            user,
-        })
+        self.session(user, issued, next, refresh_expires_at)
     }
 
     /// Ends the session a refresh token belongs to. Unknown tokens are fine (already signed out).

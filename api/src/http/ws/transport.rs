@@ -282,12 +282,10 @@ impl Connection {
             .map(|result| match result {
                 Ok(response) => Event::Result(Box::new(response)),
                 Err(panic) => {
-                    let what = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| (*s).to_owned())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_default();
-                    tracing::error!(panic = %what, "a subscription resolver panicked");
+                    tracing::error!(
+                        panic = %crate::http::endpoint::panic_message(&*panic),
+                        "a subscription resolver panicked"
+                    );
                     Event::Panicked
                 }
             })
