@@ -74,6 +74,14 @@ impl From<Currency> for String {
 /// 10^-4 units, so anything finer could not round-trip exactly.
 pub const PRICE_SCALE: u32 = 4;
 
+/// The largest amount orderdesk handles, in currency units (ten trillion). Storage keeps
+/// amounts as 64-bit integers of 10^-4 units, which holds about 9.2 × 10^14: this bound leaves
+/// room for sums of many amounts, so nothing accepted can overflow later.
+#[must_use]
+pub fn max_amount() -> Decimal {
+    Decimal::from(10_000_000_000_000_i64)
+}
+
 /// An exact amount of one currency. Never floating point.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Money {
@@ -85,9 +93,19 @@ impl Money {
     /// Builds an amount, refusing more fractional digits than [`PRICE_SCALE`].
     ///
     /// # Errors
-    /// `ValidationError::Invalid` when the amount has more than four decimal places.
+    /// `ValidationError::Invalid` when the amount has more than four decimal places or is
+    /// beyond [`max_amount`].
     pub fn new(amount: Decimal, currency: Currency) -> Result<Self, ValidationError> {
         let amount = amount.normalize();
+        if amount.abs() > max_amount() {
+            return Err(ValidationError::invalid(
+                "amount",
+                format!(
+                    "{amount} is beyond the largest amount handled ({})",
+                    max_amount()
+                ),
+            ));
+        }
         if amount.scale() > PRICE_SCALE {
             return Err(ValidationError::invalid(
                 "amount",
@@ -213,6 +231,14 @@ mod tests {
         let eur = Currency::parse("EUR").unwrap();
         assert!(Money::new(d("1.23456"), eur).is_err());
         assert_eq!(Money::new(d("33.3330"), eur).unwrap().amount(), d("33.333"));
+    }
+
+    #[test]
+    fn amounts_beyond_ten_trillion_are_refused() {
+        let eur = Currency::parse("EUR").unwrap();
+        assert!(Money::new(max_amount(), eur).is_ok());
+        assert!(Money::new(max_amount() + Decimal::ONE, eur).is_err());
+        assert!(Money::new(-max_amount() - Decimal::ONE, eur).is_err());
     }
 
     #[test]

@@ -133,8 +133,46 @@ pub struct LineInput {
 ///
 /// # Errors
 /// `ValidationError::Invalid` for too many lines, an unknown or inactive product, a product priced
-/// in another currency, or an invalid quantity, price or discount.
+/// in another currency, an invalid quantity, price or discount, or an order total beyond
+/// [`max_amount`](crate::money::max_amount).
 pub fn build_lines(
+    inputs: &[LineInput],
+    products: &HashMap<ProductId, Product>,
+    currency: Currency,
+) -> Result<Vec<OrderLine>, ValidationError> {
+    let lines = build_lines_unchecked(inputs, products, currency)?;
+    check_total(&lines)?;
+    Ok(lines)
+}
+
+/// Refuses lines whose total, before discounts and rounding, is beyond
+/// [`max_amount`](crate::money::max_amount): such an order could not be stored exactly.
+///
+/// # Errors
+/// `ValidationError::Invalid` naming `lines`.
+pub fn check_total(lines: &[OrderLine]) -> Result<(), ValidationError> {
+    let mut total = Decimal::ZERO;
+    for line in lines {
+        total = line
+            .quantity
+            .get()
+            .checked_mul(line.unit_price)
+            .and_then(|gross| total.checked_add(gross))
+            .filter(|sum| *sum <= crate::money::max_amount())
+            .ok_or_else(|| {
+                ValidationError::invalid(
+                    "lines",
+                    format!(
+                        "the order total would exceed {}",
+                        crate::money::max_amount()
+                    ),
+                )
+            })?;
+    }
+    Ok(())
+}
+
+fn build_lines_unchecked(
     inputs: &[LineInput],
     products: &HashMap<ProductId, Product>,
     currency: Currency,
@@ -383,6 +421,20 @@ mod tests {
         assert_eq!(line("1", "0.005", "0").total(eur), d("0.01"));
         let jpy = Currency::parse("JPY").unwrap();
         assert_eq!(line("3", "33.5", "0").total(jpy), d("101"));
+    }
+
+    #[test]
+    fn an_order_total_beyond_storage_is_refused_before_anything_is_stored() {
+        // Found by fuzzing: a billion units at a large price overflowed the storage encoding.
+        let huge = line("1000000000", "99999999", "0");
+        assert!(check_total(std::slice::from_ref(&huge)).is_err());
+        let fine = line("1000", "99999999", "0");
+        assert!(check_total(&[fine.clone(), fine]).is_ok());
+        let many = vec![line("1000000", "9999999", "0"); 2];
+        assert!(
+            check_total(&many).is_err(),
+            "the sum counts, not only each line"
+        );
     }
 
     #[test]
