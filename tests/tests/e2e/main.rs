@@ -39,6 +39,7 @@ macro_rules! backend_tests {
 }
 
 mod concurrency;
+mod crash;
 mod errors;
 mod fixtures;
 mod http_surface;
