@@ -152,6 +152,8 @@ pub async fn serve(args: ServeArgs) -> CliResult<()> {
     let metrics = Arc::clone(&services.metrics);
     let state = AppState {
         schema: build_schema(services.clone(), production),
+        introspection: (!production)
+            .then(|| crate::graphql::build_introspection_schema(services.clone())),
         services,
         production,
         shutdown: stop_rx.clone(),

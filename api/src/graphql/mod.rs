@@ -33,6 +33,20 @@ pub const MAX_COMPLEXITY: usize = 2_000;
 /// Largest page.
 pub const MAX_PAGE: i32 = 100;
 
+/// Deepest introspection-only query accepted: GraphiQL's schema query nests type references
+/// 13 levels deep; introspection never touches data, but unbounded nesting would still multiply.
+pub const MAX_INTROSPECTION_DEPTH: usize = 15;
+
+/// The schema that serves introspection-only requests (GraphiQL's documentation explorer, code
+/// generators): the same types, a depth limit that fits the standard introspection query.
+pub fn build_introspection_schema(services: Services) -> AppSchema {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .limit_depth(MAX_INTROSPECTION_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .data(services)
+        .finish()
+}
+
 /// Builds the schema with its limits and the shared services. In production, introspection
 /// and "Did you mean ...?" suggestions are off: the schema is not advertised to strangers.
 pub fn build_schema(services: Services, production: bool) -> AppSchema {

@@ -250,6 +250,37 @@ fn client_address(extensions: &axum::http::Extensions) -> ClientAddress {
     )
 }
 
+/// Whether the request only asks about the schema (`__schema`, `__type`, `__typename` at the top
+/// of the operation it would run), so it can be served with the introspection depth limit.
+fn is_introspection_only(request: &Request) -> bool {
+    use async_graphql::parser::types::Selection;
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    let mut selected =
+        document
+            .operations
+            .iter()
+            .filter(|(name, _)| match (&request.operation_name, name) {
+                (Some(wanted), Some(name)) => wanted.as_str() == name.as_str(),
+                _ => true,
+            });
+    let (Some((_, operation)), None) = (selected.next(), selected.next()) else {
+        return false;
+    };
+    operation.node.ty == OperationType::Query
+        && operation
+            .node
+            .selection_set
+            .node
+            .items
+            .iter()
+            .all(|item| match &item.node {
+                Selection::Field(field) => field.node.name.node.starts_with("__"),
+                Selection::FragmentSpread(_) | Selection::InlineFragment(_) => false,
+            })
+}
+
 /// Whether the operation the request would run is a mutation. Unparsable documents are not:
 /// execution reports their syntax errors.
 pub(crate) fn is_mutation(request: &Request) -> bool {
@@ -281,7 +312,11 @@ async fn execute_measured(state: &AppState, request: Request) -> async_graphql::
         tracing::Span::current().record("operation", name.as_str());
     }
     let started = std::time::Instant::now();
-    let response = execute_caught(&state.schema, request).await;
+    let schema = match &state.introspection {
+        Some(introspection) if is_introspection_only(&request) => introspection,
+        _ => &state.schema,
+    };
+    let response = execute_caught(schema, request).await;
     let codes = response.errors.iter().filter_map(|error| {
         error
             .extensions
@@ -371,6 +406,25 @@ mod tests {
         );
         let response = execute_caught(&schema, Request::new("{ fine }")).await;
         assert!(response.errors.is_empty());
+    }
+
+    #[test]
+    fn introspection_only_requests_are_recognised() {
+        assert!(is_introspection_only(&Request::new(
+            "{ __schema { types { name } } }"
+        )));
+        assert!(is_introspection_only(&Request::new(
+            "query I { __type(name: \"Order\") { name } __typename }"
+        )));
+        assert!(!is_introspection_only(&Request::new(
+            "{ __schema { types { name } } orders { nodes { id } } }"
+        )));
+        assert!(!is_introspection_only(&Request::new(
+            "mutation { __typename }"
+        )));
+        assert!(!is_introspection_only(&Request::new(
+            "{ ...F } fragment F on Query { __typename }"
+        )));
     }
 
     #[test]

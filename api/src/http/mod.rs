@@ -29,6 +29,9 @@ pub struct AppState {
     pub services: Services,
     /// Production mode: no GraphiQL, no introspection, no suggestions.
     pub production: bool,
+    /// Serves introspection-only requests (a deeper limit; `None` in production, where
+    /// introspection is off).
+    pub introspection: Option<AppSchema>,
     /// Turns true when the instance starts shutting down (websockets close with 1012).
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }

@@ -280,3 +280,31 @@ async fn development_mode_suggests_and_introspects() {
         .await;
     assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query");
 }
+
+/// GraphiQL's own introspection query nests type references 13 levels deep.
+const GRAPHIQL_INTROSPECTION: &str = "query IntrospectionQuery { __schema { queryType { name } mutationType { name } subscriptionType { name } types { ...FullType } directives { name description locations args { ...InputValue } } } }
+fragment FullType on __Type { kind name description fields(includeDeprecated: true) { name description args { ...InputValue } type { ...TypeRef } isDeprecated deprecationReason } inputFields { ...InputValue } interfaces { ...TypeRef } enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason } possibleTypes { ...TypeRef } }
+fragment InputValue on __InputValue { name description type { ...TypeRef } defaultValue }
+fragment TypeRef on __Type { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } }";
+
+#[tokio::test]
+async fn graphiql_loads_the_schema_documentation_but_deep_introspection_stays_bounded() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let body = app.gql(GRAPHIQL_INTROSPECTION, json!({}), None).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let types = body["data"]["__schema"]["types"].as_array().expect("types");
+    assert!(
+        types
+            .iter()
+            .any(|t| t["name"] == "Order" && t["description"].is_string())
+    );
+
+    // __type > (fields > type > ofType) x 5 > name: 17 levels.
+    let deep = format!(
+        "{{ __type(name: \"Order\") {}{{ name }}{} }}",
+        "{ fields { type { ofType ".repeat(5),
+        " } } }".repeat(5)
+    );
+    let body = app.gql(&deep, json!({}), None).await;
+    assert_eq!(code(&body), Some("QUERY_TOO_DEEP"), "{body}");
+}
