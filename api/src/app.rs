@@ -107,6 +107,10 @@ pub async fn serve(args: ServeArgs) -> CliResult<()> {
         return Err("production mode needs ORDERDESK_JWT_SECRET and refuses --dev".into());
     }
     let jwt = jwt_keys(&args.jwt)?;
+    let review_policy = match &args.review_config {
+        Some(path) => crate::review_config::load(path).map_err(|e| e.to_string())?,
+        None => domain::review::ReviewPolicy::default(),
+    };
     let token_ttl = parse_ttl(&args.token_ttl)?;
     let refresh_ttl = parse_ttl(&args.refresh_token_ttl)?;
     let store = connect(&args.db).await?;
@@ -140,6 +144,7 @@ pub async fn serve(args: ServeArgs) -> CliResult<()> {
         refresh_ttl,
         refresh_grace: chrono::Duration::seconds(i64::from(args.refresh_reuse_grace_secs)),
         metrics: Arc::default(),
+        review_policy: Arc::new(review_policy),
         limits: Arc::new(Limits::new(LimitConfig {
             mutations_per_minute: args.mutations_per_minute,
             address_mutations_per_minute: args.address_mutations_per_minute,

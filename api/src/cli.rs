@@ -148,6 +148,10 @@ pub struct ServeArgs {
     /// How long to wait for in-flight requests and connections on SIGTERM/SIGINT (seconds).
     #[arg(long, env = "ORDERDESK_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+    /// Review configuration file (TOML): rule severities and minimum order amounts. Without
+    /// one, every rule has its default severity and there is no minimum amount (see README).
+    #[arg(long, env = "ORDERDESK_REVIEW_CONFIG")]
+    pub review_config: Option<std::path::PathBuf>,
 }
 
 /// `orderdesk user ...`.

@@ -11,5 +11,6 @@ pub mod app;
 pub mod cli;
 pub mod graphql;
 pub mod http;
+pub mod review_config;
 pub mod seed;
 pub mod service;

@@ -14,7 +14,7 @@ use domain::order::{
 use domain::ports::{
     CustomerRepository, OrderChange, OrderRepository, ProductRepository, UserRepository,
 };
-use domain::review::{ReviewContext, evaluate};
+use domain::review::{CreditPosition, ProductFacts, ReviewContext, ReviewPolicy, evaluate};
 use domain::user::{Actor, Email, NewUser, Role, User};
 use domain::{ProductId, UserId};
 use persistence::Store;
@@ -311,26 +311,45 @@ async fn drive(
         at += Duration::hours(20);
         let (command, by) = match step {
             S::NeedsRevision => {
-                let mut findings = evaluate(&order.content, &ReviewContext::default());
-                findings.push(domain::review::Finding {
+                let findings = vec![domain::review::Finding {
                     code: "MISSING_REQUESTED_DATE".into(),
                     severity: domain::review::Severity::Blocker,
                     message: "customer has not given a delivery date".into(),
                     line_no: None,
-                });
+                }];
                 (OrderCommand::Submit { findings }, rep)
             }
             S::PendingApproval | S::Approved if order.status == S::Draft => {
-                let list_prices = products
+                let facts = products
                     .iter()
-                    .map(|(id, p)| (*id, p.details.list_price))
+                    .map(|(id, p)| {
+                        (
+                            *id,
+                            ProductFacts {
+                                list_price: p.details.list_price,
+                                lead_time_days: p.details.lead_time_days,
+                            },
+                        )
+                    })
                     .collect();
+                // Demo history is written in the past: review it as of its own day, with
+                // credit and duplicate checks left to the live server.
                 let mut findings = evaluate(
+                    order.currency,
                     &order.content,
                     &ReviewContext {
+                        today: at.date_naive(),
                         discount_authority: rep.discount_authority,
-                        list_prices,
+                        products: facts,
+                        credit: CreditPosition {
+                            limit: Money::new(domain::money::max_amount(), order.currency)
+                                .map_err(|e| e.to_string())?,
+                            open_receivables: rust_decimal::Decimal::ZERO,
+                            unbilled_confirmed: rust_decimal::Decimal::ZERO,
+                        },
+                        same_po_orders: Vec::new(),
                     },
+                    &ReviewPolicy::default(),
                 );
                 if step == S::PendingApproval && findings.is_empty() {
                     findings.push(domain::review::Finding {

@@ -25,8 +25,8 @@ fn the_committed_sdl_matches_the_code() {
 #[tokio::test]
 async fn every_type_field_argument_and_enum_value_has_a_description() {
     let schema = async_graphql::Schema::build(
-        api::graphql::QueryRoot,
-        api::graphql::MutationRoot,
+        api::graphql::QueryRoot::default(),
+        api::graphql::MutationRoot::default(),
         api::graphql::SubscriptionRoot,
     )
     .finish();

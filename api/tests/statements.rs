@@ -54,6 +54,7 @@ fn schema(store: &Store) -> api::graphql::AppSchema {
             refresh_grace: chrono::Duration::seconds(30),
             limits: Arc::new(Limits::new(LimitConfig::default())),
             metrics: Arc::default(),
+            review_policy: Arc::default(),
         },
         false,
     )

@@ -570,9 +570,20 @@ pub fn decide(
             S::NeedsRevision
         }
         OrderCommand::Confirm(confirmation) => {
+            // A rep often records a phone or e-mail confirmation after the fact, but never ahead
+            // of it; a minute of slack absorbs client clock skew.
+            if confirmation.confirmed_at > now + chrono::Duration::minutes(1) {
+                return Err(ValidationError::invalid(
+                    "confirmedAt",
+                    format!("{} is in the future", confirmation.confirmed_at),
+                )
+                .into());
+            }
             let confirmation = Confirmation {
                 confirmed_by: required_text("confirmedBy", &confirmation.confirmed_by, 200)?,
                 reference: optional_text("reference", confirmation.reference.as_deref(), 200)?,
+                // Without an explicit promise, the customer confirmed the date they asked for.
+                promised_date: confirmation.promised_date.or(order.content.requested_date),
                 ..confirmation
             };
             next.confirmation = Some(confirmation.clone());

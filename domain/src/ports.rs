@@ -4,11 +4,13 @@
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
 
 use crate::catalog::{Customer, CustomerProfile, Product, ProductDetails};
 use crate::event::{OrderEventKind, StoredEvent};
 use crate::ids::{CustomerId, OrderId, ProductId, UserId};
 use crate::lifecycle::OrderStatus;
+use crate::money::Currency;
 use crate::order::{NewOrder, Order};
 use crate::user::{Email, NewUser, Scope, User};
 
@@ -252,6 +254,34 @@ pub trait OrderRepository: Send + Sync {
         &self,
         id: OrderId,
     ) -> impl Future<Output = Result<Vec<StoredEvent>, RepoError>> + Send;
+    /// What the customer owes and has committed to, in `currency`, for the credit-limit rule.
+    ///
+    /// `unbilled_confirmed` MUST sum the totals of the customer's orders in `currency` that are
+    /// confirmed or later (ON_HOLD included), neither cancelled nor completed, not yet invoiced,
+    /// `exclude` left out. `open_receivables` MUST sum unpaid invoice balances in `currency`.
+    fn credit_exposure(
+        &self,
+        customer_id: CustomerId,
+        currency: Currency,
+        exclude: OrderId,
+    ) -> impl Future<Output = Result<CreditExposure, RepoError>> + Send;
+    /// Numbers of the customer's non-cancelled orders, `exclude` left out, whose customer PO
+    /// reference equals `customer_po` ignoring case. At most 10, oldest first.
+    fn orders_with_customer_po(
+        &self,
+        customer_id: CustomerId,
+        customer_po: &str,
+        exclude: OrderId,
+    ) -> impl Future<Output = Result<Vec<String>, RepoError>> + Send;
+}
+
+/// A customer's money at stake, for the credit-limit rule.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CreditExposure {
+    /// Invoiced and not yet paid.
+    pub open_receivables: Decimal,
+    /// Confirmed (or later), not yet invoiced, not cancelled or completed.
+    pub unbilled_confirmed: Decimal,
 }
 
 /// A refresh token about to be stored: only a hash of the secret is kept.

@@ -4,6 +4,7 @@ pub mod error;
 pub mod loaders;
 mod mutation;
 mod query;
+mod review;
 pub mod scalars;
 mod subscription;
 pub mod types;
@@ -40,20 +41,28 @@ pub const MAX_INTROSPECTION_DEPTH: usize = 15;
 /// The schema that serves introspection-only requests (GraphiQL's documentation explorer, code
 /// generators): the same types, a depth limit that fits the standard introspection query.
 pub fn build_introspection_schema(services: Services) -> AppSchema {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .limit_depth(MAX_INTROSPECTION_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
-        .data(services)
-        .finish()
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot,
+    )
+    .limit_depth(MAX_INTROSPECTION_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
+    .data(services)
+    .finish()
 }
 
 /// Builds the schema with its limits and the shared services. In production, introspection
 /// and "Did you mean ...?" suggestions are off: the schema is not advertised to strangers.
 pub fn build_schema(services: Services, production: bool) -> AppSchema {
-    let builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
-        .data(services);
+    let builder = Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot,
+    )
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
+    .data(services);
     if production {
         builder
             .disable_introspection()
@@ -66,11 +75,15 @@ pub fn build_schema(services: Services, production: bool) -> AppSchema {
 
 /// The schema's SDL, as committed at `api/schema.graphql` (no data needed to print it).
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
-        .finish()
-        .sdl()
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot,
+    )
+    .limit_depth(MAX_DEPTH)
+    .limit_complexity(MAX_COMPLEXITY)
+    .finish()
+    .sdl()
 }
 
 /// Typed access to what every resolver needs.

@@ -209,8 +209,11 @@ pub struct ConfirmationInput {
     pub channel: ChannelGql,
     /// Reference (mail subject, document number...).
     pub reference: Option<String>,
-    /// The delivery date promised to the customer.
+    /// The delivery date promised to the customer; the requested date when omitted.
     pub promised_date: Option<NaiveDate>,
+    /// When the customer confirmed (a phone call is often recorded later); now when omitted.
+    /// Never in the future.
+    pub confirmed_at: Option<DateTime<Utc>>,
 }
 
 /// A plain status move.
@@ -228,12 +231,17 @@ pub struct TransitionInput {
     pub reason: Option<String>,
 }
 
-/// The mutation root.
-pub struct MutationRoot;
-
 /// Changes. Every mutation needs a token except `login`.
-#[Object(name = "Mutation")]
-impl MutationRoot {
+#[derive(async_graphql::MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(CoreMutation);
+
+/// Sign-in, master data and the order lifecycle.
+#[derive(Default)]
+pub struct CoreMutation;
+
+#[Object]
+impl CoreMutation {
     /// Signs in: exchanges e-mail and password for an access token and a refresh token.
     async fn login(
         &self,
@@ -458,7 +466,11 @@ impl MutationRoot {
                 confirmed_by: confirmation.confirmed_by,
                 channel: confirmation.channel.into(),
                 reference: confirmation.reference,
-                confirmed_at: crate::service::now(),
+                confirmed_at: confirmation
+                    .confirmed_at
+                    .map_or_else(crate::service::now, |at| {
+                        chrono::SubsecRound::trunc_subsecs(at, 6)
+                    }),
                 promised_date: confirmation.promised_date,
             }))
         })
@@ -482,7 +494,7 @@ impl MutationRoot {
     }
 }
 
-impl MutationRoot {
+impl CoreMutation {
     async fn run(
         &self,
         ctx: &Context<'_>,

@@ -52,12 +52,17 @@ pub struct ProductFilterInput {
     pub active: Option<bool>,
 }
 
-/// The query root.
-pub struct QueryRoot;
-
 /// Read access. Everything needs a token; lists only return what the caller may see.
-#[Object(name = "Query")]
-impl QueryRoot {
+#[derive(async_graphql::MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(CoreQuery, super::review::ReviewQuery);
+
+/// Users, master data and orders.
+#[derive(Default)]
+pub struct CoreQuery;
+
+#[Object]
+impl CoreQuery {
     /// The signed-in user.
     async fn me(&self, ctx: &Context<'_>) -> ApiResult<UserNode> {
         let actor = ctx.actor()?;

@@ -44,6 +44,8 @@ pub struct Services {
     pub limits: Arc<limits::Limits>,
     /// Counters for `/metrics`.
     pub metrics: Arc<crate::http::metrics::Metrics>,
+    /// Review rule severities and minimum amounts (`--review-config`).
+    pub review_policy: Arc<domain::review::ReviewPolicy>,
 }
 
 impl Services {

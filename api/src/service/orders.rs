@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use domain::catalog::PaymentTerms;
 use domain::event::StoredEvent;
+use domain::lifecycle::OrderStatus;
 use domain::lifecycle::{OrderCommand, decide};
 use domain::money::{Currency, Money};
 use domain::order::{LineInput, NewOrder, Order, OrderContent, build_lines};
@@ -13,7 +14,7 @@ use domain::ports::{
     IdempotencyClaim, OrderChange, OrderFilter, OrderRepository, Page, PageRequest,
     ProductRepository,
 };
-use domain::review::{ReviewContext, evaluate};
+use domain::review::{CreditPosition, Finding, ProductFacts, ReviewContext, evaluate};
 use domain::user::{Actor, Role};
 use domain::{CustomerId, OrderId, ProductId, UserId};
 
@@ -224,24 +225,112 @@ impl Services {
         expected_version: i64,
     ) -> ApiResult<Order> {
         let order = self.order_at(loaders, actor, id, expected_version).await?;
+        // Refuse a command the lifecycle would refuse before spending queries on the review.
+        if !order.status.is_editable() {
+            let findings = Vec::new();
+            decide(
+                &order,
+                OrderCommand::Submit { findings },
+                actor,
+                super::now(),
+            )?;
+        }
+        let findings = self.run_review(loaders, &order).await?;
+        self.apply(actor, &order, OrderCommand::Submit { findings })
+            .await
+    }
+
+    /// What review would find if the order were submitted now; changes nothing.
+    pub async fn preview_review(
+        &self,
+        loaders: &Loaders,
+        actor: &Actor,
+        id: OrderId,
+    ) -> ApiResult<Vec<Finding>> {
+        if actor.role == Role::Customer {
+            return Err(ApiError::Forbidden(
+                "review findings are internal to the sales team".into(),
+            ));
+        }
+        let order = self.order(loaders, actor, id).await?;
+        self.run_review(loaders, &order).await
+    }
+
+    /// Orders waiting for a manager's approval, in the manager's team (all of them for an admin).
+    pub async fn pending_approvals(
+        &self,
+        actor: &Actor,
+        page: PageRequest,
+    ) -> ApiResult<Page<Order>> {
+        if !matches!(actor.role, Role::Manager | Role::Admin) {
+            return Err(ApiError::Forbidden(
+                "only managers approve orders; `orders(filter: {status: [PENDING_APPROVAL]})` lists yours".into(),
+            ));
+        }
+        let filter = OrderFilter {
+            statuses: vec![OrderStatus::PendingApproval],
+            ..OrderFilter::default()
+        };
+        Ok(self.store.list_orders(actor.scope(), &filter, page).await?)
+    }
+
+    /// Gathers what the rules need (current catalogue facts, the submitting rep's authority,
+    /// the customer's credit position, same-PO orders) and runs them under the configured policy.
+    async fn run_review(&self, loaders: &Loaders, order: &Order) -> ApiResult<Vec<Finding>> {
         let rep = user(loaders, order.sales_rep_id).await?;
+        let customer = loaders
+            .load_one(order.customer_id)
+            .await
+            .map_err(|e| ApiError::Internal(e.0))?
+            .ok_or_else(|| {
+                ApiError::NotFound(format!("customer {} not found", order.customer_id))
+            })?;
         let ids: Vec<ProductId> = order.content.lines.iter().map(|l| l.product_id).collect();
-        let list_prices: HashMap<ProductId, Money> = self
+        let products: HashMap<ProductId, ProductFacts> = self
             .store
             .products_by_ids(&ids)
             .await?
             .into_iter()
-            .map(|p| (p.id, p.details.list_price))
+            .map(|p| {
+                (
+                    p.id,
+                    ProductFacts {
+                        list_price: p.details.list_price,
+                        lead_time_days: p.details.lead_time_days,
+                    },
+                )
+            })
             .collect();
-        let findings = evaluate(
-            &order.content,
-            &ReviewContext {
-                discount_authority: rep.discount_authority,
-                list_prices,
+        let limit_currency = customer.profile.currency;
+        let exposure = self
+            .store
+            .credit_exposure(order.customer_id, limit_currency, order.id)
+            .await?;
+        let same_po_orders = match order.content.customer_po.as_deref() {
+            Some(po) => {
+                self.store
+                    .orders_with_customer_po(order.customer_id, po, order.id)
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        let ctx = ReviewContext {
+            today: super::now().date_naive(),
+            discount_authority: rep.discount_authority,
+            products,
+            credit: CreditPosition {
+                limit: Money::new(customer.profile.credit_limit, limit_currency)?,
+                open_receivables: exposure.open_receivables,
+                unbilled_confirmed: exposure.unbilled_confirmed,
             },
-        );
-        self.apply(actor, &order, OrderCommand::Submit { findings })
-            .await
+            same_po_orders,
+        };
+        Ok(evaluate(
+            order.currency,
+            &order.content,
+            &ctx,
+            &self.review_policy,
+        ))
     }
 
     /// Runs a command built from the current order (approve, confirm, transitions...).

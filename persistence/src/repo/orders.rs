@@ -11,8 +11,8 @@ use domain::order::{
     DiscountPercent, NewOrder, Order, OrderContent, OrderLine, Quantity, creation_events,
 };
 use domain::ports::{
-    Created, IdempotencyClaim, OrderChange, OrderFilter, OrderRepository, Page, PageRequest,
-    RepoError,
+    Created, CreditExposure, IdempotencyClaim, OrderChange, OrderFilter, OrderRepository, Page,
+    PageRequest, RepoError,
 };
 use domain::user::Scope;
 use domain::{CustomerId, OrderId, ProductId, UserId};
@@ -429,5 +429,70 @@ impl OrderRepository for Store {
 
     async fn order_events(&self, id: OrderId) -> Result<Vec<StoredEvent>, RepoError> {
         events::for_order(self, id).await
+    }
+
+    async fn credit_exposure(
+        &self,
+        customer_id: CustomerId,
+        currency: Currency,
+        exclude: OrderId,
+    ) -> Result<CreditExposure, RepoError> {
+        const UNBILLED: [OrderStatus; 7] = [
+            OrderStatus::Confirmed,
+            OrderStatus::InProduction,
+            OrderStatus::ReadyToShip,
+            OrderStatus::PartiallyShipped,
+            OrderStatus::Shipped,
+            OrderStatus::Delivered,
+            OrderStatus::OnHold,
+        ];
+        // Summed in Rust: a customer has few open orders, and SUM(bigint) is NUMERIC on
+        // PostgreSQL but INTEGER on SQLite.
+        let totals: Vec<i64> = order::Entity::find()
+            .select_only()
+            .column(order::Column::TotalE4)
+            .filter(order::Column::CustomerId.eq(customer_id.0))
+            .filter(order::Column::Currency.eq(currency.as_str()))
+            .filter(order::Column::Status.is_in(UNBILLED.iter().map(|s| s.as_str())))
+            .filter(order::Column::PaymentStatus.eq(PaymentStatus::Uninvoiced.as_str()))
+            .filter(order::Column::Id.ne(exclude.0))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
+        let unbilled_e4: i128 = totals.into_iter().map(i128::from).sum();
+        Ok(CreditExposure {
+            // Invoices do not exist yet (issue 6): nothing is receivable until they do.
+            open_receivables: rust_decimal::Decimal::ZERO,
+            unbilled_confirmed: rust_decimal::Decimal::from_i128_with_scale(
+                unbilled_e4,
+                MONEY_SCALE,
+            ),
+        })
+    }
+
+    async fn orders_with_customer_po(
+        &self,
+        customer_id: CustomerId,
+        customer_po: &str,
+        exclude: OrderId,
+    ) -> Result<Vec<String>, RepoError> {
+        use sea_orm::sea_query::{Expr, ExprTrait, Func};
+        order::Entity::find()
+            .select_only()
+            .column(order::Column::Number)
+            .filter(order::Column::CustomerId.eq(customer_id.0))
+            .filter(order::Column::Id.ne(exclude.0))
+            .filter(order::Column::Status.ne(OrderStatus::Cancelled.as_str()))
+            .filter(
+                Expr::expr(Func::lower(Expr::col(order::Column::CustomerPo)))
+                    .eq(customer_po.trim().to_lowercase()),
+            )
+            .order_by_asc(order::Column::Id)
+            .limit(10)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(storage)
     }
 }
