@@ -145,6 +145,7 @@ pub async fn serve(args: ServeArgs) -> CliResult<()> {
         refresh_grace: chrono::Duration::seconds(i64::from(args.refresh_reuse_grace_secs)),
         metrics: Arc::default(),
         review_policy: Arc::new(review_policy),
+        stale_order_days: args.follow_up_stale_days,
         limits: Arc::new(Limits::new(LimitConfig {
             mutations_per_minute: args.mutations_per_minute,
             address_mutations_per_minute: args.address_mutations_per_minute,

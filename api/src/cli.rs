@@ -152,6 +152,10 @@ pub struct ServeArgs {
     /// one, every rule has its default severity and there is no minimum amount (see README).
     #[arg(long, env = "ORDERDESK_REVIEW_CONFIG")]
     pub review_config: Option<std::path::PathBuf>,
+    /// Days without a logged contact after which an active order appears in its rep's
+    /// `myFollowUps`.
+    #[arg(long, env = "ORDERDESK_FOLLOW_UP_STALE_DAYS", default_value_t = 14)]
+    pub follow_up_stale_days: u32,
 }
 
 /// `orderdesk user ...`.

@@ -132,6 +132,28 @@ pub async fn demo_if_empty(store: &Store, seed: u64) -> CliResult<bool> {
             currency: eur,
             credit_limit: Decimal::from(20_000 + (i as i64 % 5) * 15_000),
             payment_terms: terms,
+            contacts: vec![domain::catalog::Contact {
+                name: ["Anna Weber", "Li Wei", "Jonas Berg", "Maria Costa"][i % 4].to_owned(),
+                role: Some("Purchasing".to_owned()),
+                phone: Some(format!("+49 30 {:07}", 2_000_000 + i * 7919)),
+                email: Some(format!("buyer@{}.test", slug(name))),
+                wechat_id: (i % 3 == 0).then(|| format!("wx_{}", slug(name))),
+            }],
+            addresses: vec![domain::catalog::CustomerAddress {
+                label: "Warehouse".to_owned(),
+                address: format!("Hafenweg {}, 20457 Hamburg", 3 + i),
+            }],
+            preferences: domain::catalog::Preferences {
+                notes: (i % 2 == 0).then(|| "Prefers deliveries before noon.".to_owned()),
+                preferred_product_ids: Vec::new(),
+                preferred_channel: Some(
+                    [
+                        domain::archive::Channel::Email,
+                        domain::archive::Channel::Phone,
+                        domain::archive::Channel::Wechat,
+                    ][i % 3],
+                ),
+            },
         };
         customers.push(
             store
@@ -165,6 +187,12 @@ pub async fn demo_if_empty(store: &Store, seed: u64) -> CliResult<bool> {
                 .map_err(|e| e.to_string())?,
             lead_time_days: *lead,
             active: true,
+            // Demo costs: 55-70% of list, so margins are plausible.
+            unit_cost: Some(
+                (Decimal::from_str(price).map_err(|e| e.to_string())?
+                    * Decimal::new(55 + (i as i64 % 4) * 5, 2))
+                .round_dp(2),
+            ),
         };
         let product = store
             .create_product(details, now - Duration::days(400))

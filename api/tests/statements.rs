@@ -55,6 +55,7 @@ fn schema(store: &Store) -> api::graphql::AppSchema {
             limits: Arc::new(Limits::new(LimitConfig::default())),
             metrics: Arc::default(),
             review_policy: Arc::default(),
+            stale_order_days: 14,
         },
         false,
     )

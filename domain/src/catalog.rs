@@ -156,7 +156,51 @@ pub struct CustomerProfile {
     pub credit_limit: Decimal,
     /// Default payment terms for new orders.
     pub payment_terms: PaymentTerms,
+    /// People at the customer.
+    pub contacts: Vec<Contact>,
+    /// Named addresses (sites, warehouses, billing); `address` stays the default delivery address.
+    pub addresses: Vec<CustomerAddress>,
+    /// What the customer prefers.
+    pub preferences: Preferences,
 }
+
+/// A person at a customer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    /// Full name.
+    pub name: String,
+    /// Role or title, e.g. `Purchasing`.
+    pub role: Option<String>,
+    /// Phone.
+    pub phone: Option<String>,
+    /// E-mail.
+    pub email: Option<String>,
+    /// WeChat id.
+    pub wechat_id: Option<String>,
+}
+
+/// A named address of a customer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerAddress {
+    /// What it is, e.g. `HQ`, `Warehouse Rotterdam`, `Billing`.
+    pub label: String,
+    /// The address as printed on documents.
+    pub address: String,
+}
+
+/// How a customer likes to be served.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preferences {
+    /// Free notes for the sales team.
+    pub notes: Option<String>,
+    /// Products the customer usually buys or asked about.
+    pub preferred_product_ids: Vec<ProductId>,
+    /// How the customer prefers to be contacted.
+    pub preferred_channel: Option<crate::archive::Channel>,
+}
+
+/// Most contacts and addresses one customer holds; keeps a profile readable in one request.
+pub const MAX_CONTACTS: usize = 50;
 
 impl CustomerProfile {
     /// Checks field rules (name present, non-negative credit limit with at most 4 decimals, tags).
@@ -185,6 +229,43 @@ impl CustomerProfile {
             .iter()
             .map(|t| required_text("tags", t, 50))
             .collect::<Result<_, _>>()?;
+        if self.contacts.len() > MAX_CONTACTS || self.addresses.len() > MAX_CONTACTS {
+            return Err(ValidationError::invalid(
+                "contacts",
+                format!("at most {MAX_CONTACTS} contacts and {MAX_CONTACTS} addresses"),
+            ));
+        }
+        self.contacts = self
+            .contacts
+            .into_iter()
+            .map(|c| {
+                Ok(Contact {
+                    name: required_text("contacts.name", &c.name, 200)?,
+                    role: optional_text("contacts.role", c.role.as_deref(), 100)?,
+                    phone: optional_text("contacts.phone", c.phone.as_deref(), 50)?,
+                    email: optional_text("contacts.email", c.email.as_deref(), 254)?,
+                    wechat_id: optional_text("contacts.wechatId", c.wechat_id.as_deref(), 100)?,
+                })
+            })
+            .collect::<Result<_, ValidationError>>()?;
+        self.addresses = self
+            .addresses
+            .into_iter()
+            .map(|a| {
+                Ok(CustomerAddress {
+                    label: required_text("addresses.label", &a.label, 100)?,
+                    address: required_text("addresses.address", &a.address, 500)?,
+                })
+            })
+            .collect::<Result<_, ValidationError>>()?;
+        self.preferences.notes =
+            optional_text("preferences.notes", self.preferences.notes.as_deref(), 4000)?;
+        if self.preferences.preferred_product_ids.len() > MAX_CONTACTS {
+            return Err(ValidationError::invalid(
+                "preferences.preferredProductIds",
+                format!("at most {MAX_CONTACTS} products"),
+            ));
+        }
         Ok(self)
     }
 }
@@ -248,6 +329,8 @@ pub struct ProductDetails {
     pub lead_time_days: u16,
     /// Inactive products cannot be put on new orders.
     pub active: bool,
+    /// Standard cost per unit, in the list price's currency; internal (never shown to customers).
+    pub unit_cost: Option<Decimal>,
 }
 
 impl ProductDetails {
@@ -263,6 +346,13 @@ impl ProductDetails {
                 "listPrice",
                 "must not be negative",
             ));
+        }
+        if let Some(cost) = self.unit_cost {
+            if cost.is_sign_negative() {
+                return Err(ValidationError::invalid("unitCost", "must not be negative"));
+            }
+            Money::new(cost, self.list_price.currency())
+                .map_err(|e| ValidationError::invalid("unitCost", e.to_string()))?;
         }
         if self.lead_time_days > 730 {
             return Err(ValidationError::invalid(

@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`money`]: exact amounts with a currency and the one rounding rule;
 //! - [`catalog`]: customers, products, payment terms;
+//! - [`archive`]: order notes, interactions, follow-ups, purchase history;
 //! - [`user`]: users, roles, the [`user::Actor`] and visibility;
 //! - [`order`]: orders, lines, totals;
 //! - [`lifecycle`]: statuses, commands, the transition table and [`lifecycle::decide`];
@@ -13,6 +14,7 @@
 //! - [`ports`]: repository traits with their contracts;
 //! - [`error`]: typed errors.
 
+pub mod archive;
 pub mod catalog;
 pub mod error;
 pub mod event;

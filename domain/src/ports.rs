@@ -3,9 +3,12 @@
 
 use std::future::Future;
 
-use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
+use crate::archive::{Interaction, NewInteraction, NoteVisibility, OrderNote};
 use crate::catalog::{Customer, CustomerProfile, Product, ProductDetails};
 use crate::event::{OrderEventKind, StoredEvent};
 use crate::ids::{CustomerId, OrderId, ProductId, UserId};
@@ -87,7 +90,8 @@ pub struct OrderFilter {
 /// Filters of the customer list.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CustomerFilter {
-    /// Case-insensitive match on the company name.
+    /// Case-insensitive match on the company name, a tag, the main e-mail, or a contact's name,
+    /// e-mail, phone or WeChat id.
     pub search: Option<String>,
     /// Owned by this rep.
     pub owner_rep_id: Option<UserId>,
@@ -343,6 +347,83 @@ pub trait SessionRepository: Send + Sync {
         hash: &str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, RepoError>> + Send;
+}
+
+/// Which interactions to list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InteractionFilter {
+    /// All of one customer's.
+    Customer(CustomerId),
+    /// Those about one order.
+    Order(OrderId),
+}
+
+/// The customer archive: notes on orders, the interaction log, and what purchase history and
+/// follow-ups are derived from.
+pub trait ArchiveRepository: Send + Sync {
+    /// Stores a note on an order.
+    fn add_order_note(
+        &self,
+        order_id: OrderId,
+        author_id: UserId,
+        visibility: NoteVisibility,
+        body: String,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<OrderNote, RepoError>> + Send;
+    /// Notes of these orders, oldest first. Without `include_internal`, INTERNAL notes MUST
+    /// be filtered out in the query itself.
+    fn order_notes(
+        &self,
+        order_ids: &[OrderId],
+        include_internal: bool,
+    ) -> impl Future<Output = Result<Vec<OrderNote>, RepoError>> + Send;
+    /// Stores an interaction.
+    fn log_interaction(
+        &self,
+        interaction: NewInteraction,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Interaction, RepoError>> + Send;
+    /// One interaction.
+    fn interaction(
+        &self,
+        id: i64,
+    ) -> impl Future<Output = Result<Option<Interaction>, RepoError>> + Send;
+    /// Marks an interaction's follow-up done (idempotent: the first time is kept).
+    /// MUST return `NotFound` for an unknown id.
+    fn complete_follow_up(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Interaction, RepoError>> + Send;
+    /// Interactions, newest first.
+    fn interactions(
+        &self,
+        filter: InteractionFilter,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<Interaction>, RepoError>> + Send;
+    /// Interactions logged by `user_id` whose follow-up is due on or before `due_by` and not
+    /// done, earliest first, at most 100.
+    fn open_follow_ups(
+        &self,
+        user_id: UserId,
+        due_by: NaiveDate,
+    ) -> impl Future<Output = Result<Vec<Interaction>, RepoError>> + Send;
+    /// When each of these customers was last contacted (latest `occurred_at`); customers never
+    /// contacted are absent.
+    fn last_contacts(
+        &self,
+        customer_ids: &[CustomerId],
+    ) -> impl Future<Output = Result<HashMap<CustomerId, DateTime<Utc>>, RepoError>> + Send;
+    /// The orders a customer committed to: confirmed or later and not cancelled, lines included.
+    fn committed_orders(
+        &self,
+        customer_id: CustomerId,
+    ) -> impl Future<Output = Result<Vec<Order>, RepoError>> + Send;
+    /// A rep's active orders (APPROVED to SHIPPED, and ON_HOLD), oldest first, at most 500.
+    fn active_orders_of_rep(
+        &self,
+        rep_id: UserId,
+    ) -> impl Future<Output = Result<Vec<Order>, RepoError>> + Send;
 }
 
 /// The global event log, read in sequence order.

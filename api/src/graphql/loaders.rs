@@ -4,10 +4,11 @@
 use std::collections::HashMap;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+use domain::archive::OrderNote;
 use domain::catalog::{Customer, Product};
-use domain::ports::{CustomerRepository, ProductRepository, UserRepository};
+use domain::ports::{ArchiveRepository, CustomerRepository, ProductRepository, UserRepository};
 use domain::user::User;
-use domain::{CustomerId, ProductId, UserId};
+use domain::{CustomerId, OrderId, ProductId, UserId};
 use persistence::Store;
 
 /// Loader errors must be `Clone`; the cause is logged where it is turned into `INTERNAL`.
@@ -53,6 +54,61 @@ impl Loader<ProductId> for StoreLoader {
             .await
             .map_err(|e| LoadError(e.to_string()))?;
         Ok(rows.into_iter().map(|p| (p.id, p)).collect())
+    }
+}
+
+/// Key of an order's notes: staff read every note, customers only CUSTOMER_VISIBLE ones (the
+/// flag goes into the query, so internal notes never leave the database for a customer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct NotesKey {
+    /// The order.
+    pub order_id: OrderId,
+    /// Whether INTERNAL notes are included.
+    pub include_internal: bool,
+}
+
+impl Loader<NotesKey> for StoreLoader {
+    type Value = Vec<OrderNote>;
+    type Error = LoadError;
+    async fn load(
+        &self,
+        keys: &[NotesKey],
+    ) -> Result<HashMap<NotesKey, Vec<OrderNote>>, LoadError> {
+        let mut found: HashMap<NotesKey, Vec<OrderNote>> = HashMap::new();
+        for include_internal in [false, true] {
+            let ids: Vec<OrderId> = keys
+                .iter()
+                .filter(|k| k.include_internal == include_internal)
+                .map(|k| k.order_id)
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            for id in &ids {
+                found.insert(
+                    NotesKey {
+                        order_id: *id,
+                        include_internal,
+                    },
+                    Vec::new(),
+                );
+            }
+            let notes = self
+                .0
+                .order_notes(&ids, include_internal)
+                .await
+                .map_err(|e| LoadError(e.to_string()))?;
+            for note in notes {
+                found
+                    .entry(NotesKey {
+                        order_id: note.order_id,
+                        include_internal,
+                    })
+                    .or_default()
+                    .push(note);
+            }
+        }
+        Ok(found)
     }
 }
 

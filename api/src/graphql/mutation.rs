@@ -2,7 +2,9 @@
 
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
-use domain::catalog::{CustomerProfile, PaymentTerms, ProductDetails, Sku};
+use domain::catalog::{
+    Contact, CustomerAddress, CustomerProfile, PaymentTerms, Preferences, ProductDetails, Sku,
+};
 use domain::lifecycle::OrderCommand;
 use domain::money::{Currency, Money};
 use domain::order::{Confirmation, LineInput};
@@ -41,7 +43,8 @@ impl From<crate::service::Session> for LoginPayload {
     }
 }
 
-/// A customer's profile (replaces the whole profile on update).
+/// A customer's profile. On update the scalar fields are replaced; contacts, addresses and
+/// preferences only when given.
 #[derive(InputObject)]
 pub struct CustomerInput {
     /// Company name.
@@ -64,6 +67,48 @@ pub struct CustomerInput {
     pub credit_limit: Dec,
     /// PREPAID, NET_<days> or DEPOSIT_<percent>_NET_<days>.
     pub payment_terms: String,
+    /// People at the customer (at most 50). On update, omitted keeps the current ones.
+    pub contacts: Option<Vec<ContactInput>>,
+    /// Named addresses (at most 50); `address` stays the default delivery address. On update,
+    /// omitted keeps the current ones.
+    pub addresses: Option<Vec<CustomerAddressInput>>,
+    /// Preferences (internal to the sales team). On update, omitted keeps the current ones.
+    pub preferences: Option<PreferencesInput>,
+}
+
+/// A person at the customer.
+#[derive(InputObject)]
+pub struct ContactInput {
+    /// Full name.
+    pub name: String,
+    /// Role or title.
+    pub role: Option<String>,
+    /// Phone.
+    pub phone: Option<String>,
+    /// E-mail.
+    pub email: Option<String>,
+    /// WeChat id.
+    pub wechat_id: Option<String>,
+}
+
+/// A named address.
+#[derive(InputObject)]
+pub struct CustomerAddressInput {
+    /// What it is, e.g. HQ, Warehouse, Billing.
+    pub label: String,
+    /// The address as printed on documents.
+    pub address: String,
+}
+
+/// How the customer likes to be served.
+#[derive(InputObject)]
+pub struct PreferencesInput {
+    /// Free notes for the sales team.
+    pub notes: Option<String>,
+    /// Products the customer usually buys.
+    pub preferred_product_ids: Option<Vec<ID>>,
+    /// Preferred contact channel.
+    pub preferred_channel: Option<super::archive::InteractionChannelGql>,
 }
 
 impl CustomerInput {
@@ -86,6 +131,40 @@ impl CustomerInput {
                 currency: Currency::parse(&self.currency)?,
                 credit_limit: self.credit_limit.0,
                 payment_terms: PaymentTerms::parse(&self.payment_terms)?,
+                contacts: self
+                    .contacts
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|c| Contact {
+                        name: c.name,
+                        role: c.role,
+                        phone: c.phone,
+                        email: c.email,
+                        wechat_id: c.wechat_id,
+                    })
+                    .collect(),
+                addresses: self
+                    .addresses
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|a| CustomerAddress {
+                        label: a.label,
+                        address: a.address,
+                    })
+                    .collect(),
+                preferences: match self.preferences {
+                    Some(p) => Preferences {
+                        notes: p.notes,
+                        preferred_product_ids: p
+                            .preferred_product_ids
+                            .unwrap_or_default()
+                            .iter()
+                            .map(|id| parse_id("preferredProductIds", id).map(ProductId))
+                            .collect::<ApiResult<_>>()?,
+                        preferred_channel: p.preferred_channel.map(Into::into),
+                    },
+                    None => Preferences::default(),
+                },
             },
             owner,
         ))
@@ -110,6 +189,8 @@ pub struct ProductInput {
     /// Whether it can be ordered.
     #[graphql(default = true)]
     pub active: bool,
+    /// Standard cost per unit in the list price's currency (internal: never shown to customers).
+    pub unit_cost: Option<Dec>,
 }
 
 impl ProductInput {
@@ -124,6 +205,7 @@ impl ProductInput {
             lead_time_days: u16::try_from(self.lead_time_days)
                 .map_err(|_| ApiError::bad_input("leadTimeDays", "must be between 0 and 730"))?,
             active: self.active,
+            unit_cost: self.unit_cost.map(|c| c.0),
         })
     }
 }
@@ -234,7 +316,7 @@ pub struct TransitionInput {
 /// Changes. Every mutation needs a token except `login`.
 #[derive(async_graphql::MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(CoreMutation);
+pub struct MutationRoot(CoreMutation, super::archive::ArchiveMutation);
 
 /// Sign-in, master data and the order lifecycle.
 #[derive(Default)]
@@ -304,7 +386,30 @@ impl CoreMutation {
     ) -> ApiResult<CustomerNode> {
         let actor = ctx.actor()?;
         let id = CustomerId(parse_id("id", &id)?);
-        let (profile, owner) = input.parse()?;
+        let keep = (
+            input.contacts.is_none(),
+            input.addresses.is_none(),
+            input.preferences.is_none(),
+        );
+        let (mut profile, owner) = input.parse()?;
+        // Lists a client leaves out stay as they are, so an older client that does not know
+        // them cannot wipe them by saving the profile it knows.
+        if keep != (false, false, false) {
+            let current = ctx
+                .services()
+                .customer(ctx.loaders(), &actor, id)
+                .await?
+                .profile;
+            if keep.0 {
+                profile.contacts = current.contacts;
+            }
+            if keep.1 {
+                profile.addresses = current.addresses;
+            }
+            if keep.2 {
+                profile.preferences = current.preferences;
+            }
+        }
         Ok(CustomerNode(
             ctx.services()
                 .update_customer(ctx.loaders(), &actor, id, expected_version, profile, owner)

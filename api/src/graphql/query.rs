@@ -36,7 +36,7 @@ pub struct OrderFilterInput {
 #[derive(InputObject, Default)]
 #[graphql(name = "CustomerFilter")]
 pub struct CustomerFilterInput {
-    /// Case-insensitive match on the company name.
+    /// Case-insensitive match on the company name, a tag, or a contact's name, e-mail, phone or WeChat id.
     pub search: Option<String>,
     /// Owned by this rep.
     pub owner_rep_id: Option<ID>,
@@ -55,7 +55,11 @@ pub struct ProductFilterInput {
 /// Read access. Everything needs a token; lists only return what the caller may see.
 #[derive(async_graphql::MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(CoreQuery, super::review::ReviewQuery);
+pub struct QueryRoot(
+    CoreQuery,
+    super::review::ReviewQuery,
+    super::archive::ArchiveQuery,
+);
 
 /// Users, master data and orders.
 #[derive(Default)]

@@ -245,6 +245,63 @@ impl CustomerNode {
         super::loaders::prime_orders(ctx.loaders(), &page.items).await;
         Ok(order_connection(page))
     }
+    /// People at the customer.
+    async fn contacts(&self) -> Vec<super::archive::ContactNode> {
+        self.0.profile.contacts.iter().map(Into::into).collect()
+    }
+    /// Named addresses (sites, warehouses, billing).
+    async fn addresses(&self) -> Vec<super::archive::AddressNode> {
+        self.0.profile.addresses.iter().map(Into::into).collect()
+    }
+    /// How the customer likes to be served. Staff only: FORBIDDEN for CUSTOMER users.
+    async fn preferences(&self, ctx: &Context<'_>) -> ApiResult<super::archive::PreferencesNode> {
+        staff_field(ctx, "preferences")?;
+        Ok(super::archive::PreferencesNode(
+            self.0.profile.preferences.clone(),
+        ))
+    }
+    /// Purchase history derived from the orders the customer committed to.
+    async fn purchase_history(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<super::archive::PurchaseHistoryNode> {
+        Ok(super::archive::PurchaseHistoryNode(
+            ctx.services()
+                .purchase_history(self.0.id, self.0.profile.currency)
+                .await?,
+        ))
+    }
+    /// Logged contacts with the customer, newest first. Staff only: FORBIDDEN for CUSTOMER users.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn interactions(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, at most 100.", default = 20)] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last interaction already seen.")] after: Option<String>,
+    ) -> ApiResult<Connection<String, super::archive::InteractionNode>> {
+        let actor = ctx.actor()?;
+        let page = super::page_request(first, after)?;
+        Ok(super::archive::interaction_connection(
+            ctx.services()
+                .interactions(
+                    &actor,
+                    domain::ports::InteractionFilter::Customer(self.0.id),
+                    page,
+                )
+                .await?,
+        ))
+    }
+}
+
+/// FORBIDDEN for CUSTOMER users: internal fields (costs, margins, preferences, interactions).
+fn staff_field(ctx: &Context<'_>, what: &str) -> ApiResult<()> {
+    if ctx.actor()?.role == domain::user::Role::Customer {
+        Err(ApiError::Forbidden(format!(
+            "`{what}` is internal to the sales team"
+        )))
+    } else {
+        Ok(())
+    }
 }
 
 /// A product of the catalogue.
@@ -287,6 +344,15 @@ impl ProductNode {
     /// Optimistic-concurrency version; pass it as `expectedVersion` to `updateProduct`.
     async fn version(&self) -> i64 {
         self.0.version
+    }
+    /// Standard cost per unit; null when not recorded. Staff only: FORBIDDEN for CUSTOMER users.
+    async fn unit_cost(&self, ctx: &Context<'_>) -> ApiResult<Option<MoneyNode>> {
+        staff_field(ctx, "unitCost")?;
+        Ok(self
+            .0
+            .details
+            .unit_cost
+            .map(|c| MoneyNode::new(c, self.0.details.list_price.currency())))
     }
 }
 
@@ -424,6 +490,65 @@ impl OrderNode {
             .into_iter()
             .map(OrderEventNode)
             .collect())
+    }
+    /// Notes on the order, oldest first. CUSTOMER users get only CUSTOMER_VISIBLE ones.
+    async fn order_notes(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Vec<super::archive::OrderNoteNode>> {
+        let actor = ctx.actor()?;
+        Ok(ctx
+            .services()
+            .order_notes(ctx.loaders(), &actor, self.0.id)
+            .await?
+            .into_iter()
+            .map(super::archive::OrderNoteNode)
+            .collect())
+    }
+    /// Logged contacts about this order, newest first. Staff only: FORBIDDEN for CUSTOMER users.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn interactions(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size, at most 100.", default = 20)] first: Option<i32>,
+        #[graphql(desc = "Cursor of the last interaction already seen.")] after: Option<String>,
+    ) -> ApiResult<Connection<String, super::archive::InteractionNode>> {
+        let actor = ctx.actor()?;
+        let page = super::page_request(first, after)?;
+        Ok(super::archive::interaction_connection(
+            ctx.services()
+                .interactions(
+                    &actor,
+                    domain::ports::InteractionFilter::Order(self.0.id),
+                    page,
+                )
+                .await?,
+        ))
+    }
+    /// Total minus the products' current standard cost (quantity x unit cost); null when a
+    /// product has no cost recorded. Staff only: FORBIDDEN for CUSTOMER users.
+    async fn margin(&self, ctx: &Context<'_>) -> ApiResult<Option<MoneyNode>> {
+        staff_field(ctx, "margin")?;
+        let ids: Vec<domain::ProductId> =
+            self.0.content.lines.iter().map(|l| l.product_id).collect();
+        let products = ctx
+            .loaders()
+            .load_many(ids)
+            .await
+            .map_err(|e| ApiError::Internal(e.0))?;
+        let mut cost = Decimal::ZERO;
+        for line in &self.0.content.lines {
+            let Some(unit_cost) = products
+                .get(&line.product_id)
+                .filter(|p| p.details.list_price.currency() == self.0.currency)
+                .and_then(|p| p.details.unit_cost)
+            else {
+                return Ok(None);
+            };
+            cost += line.quantity.get() * unit_cost;
+        }
+        let margin = domain::money::round_to_minor(self.0.total() - cost, self.0.currency);
+        Ok(Some(MoneyNode::new(margin, self.0.currency)))
     }
 }
 

@@ -1,6 +1,7 @@
 //! The service layer: authorization and use cases. Resolvers call these and only these; every
 //! decision about who may do what is made here or in the domain, never in a resolver.
 
+mod archive;
 mod catalog;
 mod events;
 pub mod limits;
@@ -17,6 +18,7 @@ use domain::user::{Actor, Email, Ownership, User};
 use domain::{CustomerId, UserId};
 use persistence::Store;
 
+pub use archive::FollowUp;
 pub use events::{EventHub, spawn_dispatcher};
 pub use orders::{CreateOrder, DraftPatch};
 pub use sessions::Session;
@@ -46,6 +48,8 @@ pub struct Services {
     pub metrics: Arc<crate::http::metrics::Metrics>,
     /// Review rule severities and minimum amounts (`--review-config`).
     pub review_policy: Arc<domain::review::ReviewPolicy>,
+    /// Days without contact after which an active order shows up in its rep's follow-ups.
+    pub stale_order_days: u32,
 }
 
 impl Services {

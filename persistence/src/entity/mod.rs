@@ -2,9 +2,11 @@
 
 pub mod customer;
 pub mod idempotency_key;
+pub mod interaction;
 pub mod order;
 pub mod order_event;
 pub mod order_line;
+pub mod order_note;
 pub mod product;
 pub mod refresh_token;
 pub mod user;

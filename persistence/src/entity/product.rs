@@ -12,6 +12,7 @@ pub struct Model {
     pub currency: String,
     pub lead_time_days: i32,
     pub active: bool,
+    pub unit_cost_e4: Option<i64>,
     pub search_text: String,
     pub version: i64,
     pub created_at: i64,

@@ -37,6 +37,12 @@ impl TryFrom<customer::Model> for Customer {
                 credit_limit: from_scaled(row.credit_limit_e4, MONEY_SCALE),
                 payment_terms: PaymentTerms::parse(&row.payment_terms)
                     .map_err(|e| corrupt("payment terms", e))?,
+                contacts: serde_json::from_str(&row.contacts)
+                    .map_err(|e| corrupt("customer contacts", e))?,
+                addresses: serde_json::from_str(&row.addresses)
+                    .map_err(|e| corrupt("customer addresses", e))?,
+                preferences: serde_json::from_str(&row.preferences)
+                    .map_err(|e| corrupt("customer preferences", e))?,
             },
             version: row.version,
         })
@@ -55,9 +61,31 @@ fn customer_columns(profile: &CustomerProfile) -> Result<customer::ActiveModel, 
         currency: Set(profile.currency.as_str().to_owned()),
         credit_limit_e4: Set(to_scaled(profile.credit_limit, MONEY_SCALE)?),
         payment_terms: Set(profile.payment_terms.to_string()),
-        search_text: Set(search_key(&[Some(&profile.name)])),
+        contacts: Set(serde_json::to_string(&profile.contacts).map_err(|e| corrupt("contacts", e))?),
+        addresses: Set(
+            serde_json::to_string(&profile.addresses).map_err(|e| corrupt("addresses", e))?
+        ),
+        preferences: Set(
+            serde_json::to_string(&profile.preferences).map_err(|e| corrupt("preferences", e))?
+        ),
+        search_text: Set(customer_search_text(profile)),
         ..Default::default()
     })
+}
+
+/// What customer search matches: the name, tags, and every contact's name, e-mail, phone and
+/// WeChat id.
+fn customer_search_text(profile: &CustomerProfile) -> String {
+    let mut parts: Vec<Option<&str>> = vec![Some(&profile.name)];
+    parts.extend(profile.tags.iter().map(|t| Some(t.as_str())));
+    parts.push(profile.email.as_deref());
+    for contact in &profile.contacts {
+        parts.push(Some(&contact.name));
+        parts.push(contact.email.as_deref());
+        parts.push(contact.phone.as_deref());
+        parts.push(contact.wechat_id.as_deref());
+    }
+    search_key(&parts)
 }
 
 /// The SQL form of a visibility scope over a column holding the owning rep.
@@ -203,6 +231,7 @@ impl TryFrom<product::Model> for Product {
                 lead_time_days: u16::try_from(row.lead_time_days)
                     .map_err(|e| corrupt("lead time", e))?,
                 active: row.active,
+                unit_cost: row.unit_cost_e4.map(|c| from_scaled(c, MONEY_SCALE)),
             },
             version: row.version,
         })
@@ -218,6 +247,10 @@ fn product_columns(details: &ProductDetails) -> Result<product::ActiveModel, Rep
         currency: Set(details.list_price.currency().as_str().to_owned()),
         lead_time_days: Set(i32::from(details.lead_time_days)),
         active: Set(details.active),
+        unit_cost_e4: Set(details
+            .unit_cost
+            .map(|c| to_scaled(c, MONEY_SCALE))
+            .transpose()?),
         search_text: Set(search_key(&[
             Some(details.sku.as_str()),
             Some(&details.name),

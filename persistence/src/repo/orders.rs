@@ -149,7 +149,7 @@ async fn insert_lines(txn: &DatabaseTransaction, order: &Order) -> Result<(), Re
 
 impl Store {
     /// Loads orders with their lines in two statements, in the order of `rows`.
-    async fn with_lines<C: ConnectionTrait>(
+    pub(super) async fn with_lines<C: ConnectionTrait>(
         &self,
         conn: &C,
         rows: Vec<order::Model>,

@@ -72,6 +72,9 @@ pub fn profile(
         currency,
         credit_limit,
         payment_terms: PaymentTerms::Net(30),
+        contacts: Vec::new(),
+        addresses: Vec::new(),
+        preferences: domain::catalog::Preferences::default(),
     }
 }
 
@@ -90,6 +93,7 @@ pub fn details(sku: &str, list_price: Decimal, currency: Currency) -> ProductDet
         list_price: Money::new(list_price, currency).unwrap(),
         lead_time_days: 14,
         active: true,
+        unit_cost: None,
     }
 }
 
