@@ -51,6 +51,7 @@ mod postgres_restart;
 mod probes;
 mod replay;
 mod retries;
+mod review;
 mod scale_out;
 mod sessions;
 mod subscriptions;
