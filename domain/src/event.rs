@@ -1,15 +1,16 @@
 //! Domain events: what happened to an order. Stored with the change, in the same transaction;
 //! the timeline, subscriptions and analytics read them.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{CustomerId, OrderId, UserId};
-use crate::lifecycle::OrderStatus;
+use crate::lifecycle::{OrderStatus, PaymentStatus};
 use crate::money::Currency;
 use crate::order::Confirmation;
 use crate::review::Finding;
+use crate::settlement::{InvoiceKind, PaymentMethod};
 
 /// What happened, with its data. Serialised as `{"type": "...", "data": {...}}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +44,56 @@ pub enum OrderEventKind {
         /// The confirmation.
         confirmation: Confirmation,
     },
+    /// An invoice was issued.
+    InvoiceIssued {
+        /// The invoice (filled in by storage, which assigns it).
+        invoice_id: i64,
+        /// Its number (filled in by storage).
+        number: String,
+        /// Deposit or goods.
+        kind: InvoiceKind,
+        /// What the customer owes on it.
+        amount: Decimal,
+        /// Its currency.
+        currency: Currency,
+        /// When it is due.
+        due_on: NaiveDate,
+    },
+    /// An unpaid invoice was voided.
+    InvoiceVoided {
+        /// The invoice.
+        invoice_id: i64,
+        /// Its number.
+        number: String,
+        /// Why.
+        reason: String,
+    },
+    /// A payment was recorded against an invoice.
+    PaymentRecorded {
+        /// The invoice.
+        invoice_id: i64,
+        /// Its number.
+        invoice_number: String,
+        /// The payment (filled in by storage).
+        payment_id: i64,
+        /// Amount.
+        amount: Decimal,
+        /// How.
+        method: PaymentMethod,
+        /// Bank reference, cheque number...
+        reference: Option<String>,
+        /// When the money arrived.
+        received_at: DateTime<Utc>,
+        /// What is still owed on the invoice afterwards.
+        invoice_outstanding: Decimal,
+    },
+    /// The order's payment status changed (an invoice issued or voided, a payment recorded).
+    PaymentStatusChanged {
+        /// Before.
+        from: PaymentStatus,
+        /// After.
+        to: PaymentStatus,
+    },
     /// The main status changed.
     StatusChanged {
         /// Before.
@@ -63,6 +114,10 @@ impl OrderEventKind {
             OrderEventKind::DraftUpdated { .. } => "DRAFT_UPDATED",
             OrderEventKind::ReviewCompleted { .. } => "REVIEW_COMPLETED",
             OrderEventKind::OrderConfirmed { .. } => "ORDER_CONFIRMED",
+            OrderEventKind::InvoiceIssued { .. } => "INVOICE_ISSUED",
+            OrderEventKind::InvoiceVoided { .. } => "INVOICE_VOIDED",
+            OrderEventKind::PaymentRecorded { .. } => "PAYMENT_RECORDED",
+            OrderEventKind::PaymentStatusChanged { .. } => "PAYMENT_STATUS_CHANGED",
             OrderEventKind::StatusChanged { .. } => "STATUS_CHANGED",
         }
     }

@@ -10,6 +10,8 @@
 //! - [`order`]: orders, lines, totals;
 //! - [`lifecycle`]: statuses, commands, the transition table and [`lifecycle::decide`];
 //! - [`review`]: review rules run on submit;
+//! - [`settlement`]: invoices, payments and the payment status they give an order;
+//! - [`receivables`]: aging of open invoices by customer or rep, payment behaviour;
 //! - [`event`]: domain events stored with each change;
 //! - [`ports`]: repository traits with their contracts;
 //! - [`error`]: typed errors.
@@ -23,7 +25,9 @@ pub mod lifecycle;
 pub mod money;
 pub mod order;
 pub mod ports;
+pub mod receivables;
 pub mod review;
+pub mod settlement;
 pub mod user;
 
 pub use error::{OrderError, ValidationError};

@@ -658,6 +658,7 @@ pub fn decide(
         });
     }
     next.status = to;
+    complete_if_settled(&mut next, &mut events);
     next.version = order.version + 1;
     next.updated_at = now;
     Ok(Decision {
@@ -665,6 +666,19 @@ pub fn decide(
         events,
         lines_changed,
     })
+}
+
+/// DELIVERED and fully paid means done: moves the order to COMPLETED with its event. Called
+/// after every change to status or payment status, so whichever comes last closes the order.
+pub fn complete_if_settled(order: &mut Order, events: &mut Vec<OrderEventKind>) {
+    if order.status == S::Delivered && order.payment_status == PaymentStatus::Paid {
+        events.push(OrderEventKind::StatusChanged {
+            from: S::Delivered,
+            to: S::Completed,
+            reason: Some("delivered and fully paid".to_owned()),
+        });
+        order.status = S::Completed;
+    }
 }
 
 /// A held order may be cancelled when the status it was held in could be: CONFIRMED ..

@@ -15,6 +15,7 @@ use crate::ids::{CustomerId, OrderId, ProductId, UserId};
 use crate::lifecycle::OrderStatus;
 use crate::money::Currency;
 use crate::order::{NewOrder, Order};
+use crate::settlement::{Invoice, NewInvoice, NewPayment, Payment};
 use crate::user::{Email, NewUser, Scope, User};
 
 /// Why a repository call failed.
@@ -260,9 +261,10 @@ pub trait OrderRepository: Send + Sync {
     ) -> impl Future<Output = Result<Vec<StoredEvent>, RepoError>> + Send;
     /// What the customer owes and has committed to, in `currency`, for the credit-limit rule.
     ///
-    /// `unbilled_confirmed` MUST sum the totals of the customer's orders in `currency` that are
-    /// confirmed or later (ON_HOLD included), neither cancelled nor completed, not yet invoiced,
-    /// `exclude` left out. `open_receivables` MUST sum unpaid invoice balances in `currency`.
+    /// `unbilled_confirmed` MUST sum, over the customer's orders in `currency` that are
+    /// confirmed or later (ON_HOLD included), neither cancelled nor completed, `exclude` left
+    /// out, what is not yet invoiced (total minus valid invoices). `open_receivables` MUST sum
+    /// the open balances of the customer's valid invoices in `currency`.
     fn credit_exposure(
         &self,
         customer_id: CustomerId,
@@ -424,6 +426,108 @@ pub trait ArchiveRepository: Send + Sync {
         &self,
         rep_id: UserId,
     ) -> impl Future<Output = Result<Vec<Order>, RepoError>> + Send;
+}
+
+/// A settlement change decided on an order, stored in one transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettlementChange<'a> {
+    /// The order after the change (payment status, maybe status; `version` is the new version).
+    pub order: &'a Order,
+    /// The order version the change was decided on.
+    pub expected_version: i64,
+    /// An invoice to store (numbered by storage).
+    pub new_invoice: Option<NewInvoice>,
+    /// An existing invoice's new state (paid amount, fully-paid date, void reason).
+    pub invoice_update: Option<Invoice>,
+    /// A payment to store.
+    pub payment: Option<NewPayment>,
+    /// The idempotency claim of the request (payments).
+    pub claim: Option<IdempotencyClaim>,
+    /// Events to append; storage fills the ids it assigns into `InvoiceIssued.invoice_id`/`number`
+    /// and `PaymentRecorded.payment_id`.
+    pub events: Vec<OrderEventKind>,
+    /// Who.
+    pub actor_id: UserId,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// What a stored settlement change produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettlementSaved {
+    /// The new invoice, as stored.
+    pub invoice: Option<Invoice>,
+    /// The new payment, as stored (or the first one, on a replay).
+    pub payment: Option<Payment>,
+    /// Events stored (empty on a replay).
+    pub events: Vec<StoredEvent>,
+    /// True when the idempotency key had been used with the same request: nothing was written.
+    pub replayed: bool,
+}
+
+/// Filters of the receivables list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReceivableFilter {
+    /// Of this customer.
+    pub customer_id: Option<CustomerId>,
+    /// Of this rep.
+    pub sales_rep_id: Option<UserId>,
+    /// Only invoices past their due date as of this day.
+    pub overdue_as_of: Option<NaiveDate>,
+}
+
+/// Invoices and payments.
+pub trait SettlementRepository: Send + Sync {
+    /// Stores a settlement change. MUST return `Conflict` and write nothing when the order's
+    /// stored version is not `expected_version`. With a claim: a key used before by the same
+    /// user with the same fingerprint MUST return the first payment with `replayed = true` and
+    /// write nothing; another fingerprint MUST be `IdempotencyMismatch`; concurrent requests
+    /// with one key MUST store exactly one payment.
+    fn save_settlement(
+        &self,
+        change: SettlementChange<'_>,
+    ) -> impl Future<Output = Result<SettlementSaved, RepoError>> + Send;
+    /// The payment an idempotency claim already produced, if any (`IdempotencyMismatch` when
+    /// the key was used for another request).
+    fn replayed_payment(
+        &self,
+        claim: &IdempotencyClaim,
+    ) -> impl Future<Output = Result<Option<Payment>, RepoError>> + Send;
+    /// An order's invoices, oldest first.
+    fn invoices_of_order(
+        &self,
+        order_id: OrderId,
+    ) -> impl Future<Output = Result<Vec<Invoice>, RepoError>> + Send;
+    /// Batch lookup.
+    fn invoices_by_ids(
+        &self,
+        ids: &[i64],
+    ) -> impl Future<Output = Result<Vec<Invoice>, RepoError>> + Send;
+    /// An invoice's payments, oldest first.
+    fn payments_of_invoice(
+        &self,
+        invoice_id: i64,
+    ) -> impl Future<Output = Result<Vec<Payment>, RepoError>> + Send;
+    /// Valid invoices with an open balance in `scope`, newest first. MUST apply scope and
+    /// filter in the query.
+    fn open_invoices(
+        &self,
+        scope: Scope,
+        filter: &ReceivableFilter,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<Invoice>, RepoError>> + Send;
+    /// Every valid invoice with an open balance in `scope` (for the aging report), at most
+    /// `limit`, oldest due first.
+    fn all_open_invoices(
+        &self,
+        scope: Scope,
+        limit: u64,
+    ) -> impl Future<Output = Result<Vec<Invoice>, RepoError>> + Send;
+    /// A customer's fully paid invoices (for payment behaviour), newest first, at most 500.
+    fn settled_invoices(
+        &self,
+        customer_id: CustomerId,
+    ) -> impl Future<Output = Result<Vec<Invoice>, RepoError>> + Send;
 }
 
 /// The global event log, read in sequence order.

@@ -601,6 +601,34 @@ fn any_actor() -> impl Strategy<Value = Actor> {
     ])
 }
 
+#[test]
+fn delivering_a_fully_paid_order_completes_it() {
+    let mut shipped = order(S::Shipped, None);
+    shipped.payment_status = PaymentStatus::Paid;
+    let decision = decide(&shipped, OrderCommand::Deliver, &SALES, now()).unwrap();
+    assert_eq!(decision.order.status, S::Completed);
+    let moves: Vec<(OrderStatus, OrderStatus)> = decision
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            OrderEventKind::StatusChanged { from, to, .. } => Some((*from, *to)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        moves,
+        vec![(S::Shipped, S::Delivered), (S::Delivered, S::Completed)]
+    );
+    let unpaid = decide(
+        &order(S::Shipped, None),
+        OrderCommand::Deliver,
+        &SALES,
+        now(),
+    )
+    .unwrap();
+    assert_eq!(unpaid.order.status, S::Delivered);
+}
+
 proptest! {
     // The whole space (status x held-from x payment x command x role) is ~20k cases: sample it well.
     #![proptest_config(ProptestConfig::with_cases(4096))]
@@ -617,7 +645,12 @@ proptest! {
         if paid { before.payment_status = PaymentStatus::Paid; }
         let kind = command.kind();
         if let Ok(decision) = decide(&before, command, &actor, now()) {
-            prop_assert!(design_allows(status, before.held_from, kind, decision.order.status),
+            // Delivering a fully paid order closes it in the same step (DELIVERED + paid = COMPLETED).
+            let auto_completed = kind == CommandKind::Deliver
+                && paid
+                && decision.order.status == S::Completed
+                && design_allows(status, before.held_from, kind, S::Delivered);
+            prop_assert!(auto_completed || design_allows(status, before.held_from, kind, decision.order.status),
                 "{status} (held {:?}) --{kind}--> {} accepted", before.held_from, decision.order.status);
             prop_assert_eq!(decision.order.version, before.version + 1);
             prop_assert!(kind != CommandKind::Complete || paid, "completed unpaid");

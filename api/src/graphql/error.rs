@@ -44,6 +44,8 @@ pub enum ApiError {
     },
     /// Rate limits (issue: hardening).
     LimitExceeded(String),
+    /// The payment terms require money first (a deposit, or prepayment, before production).
+    PaymentRequired(String),
     /// Anything else: logged with its cause, shown as a fixed message.
     Internal(String),
 }
@@ -70,6 +72,7 @@ impl ApiError {
             ApiError::InvalidTransition { .. } => "INVALID_TRANSITION",
             ApiError::Conflict { .. } => "CONFLICT",
             ApiError::LimitExceeded(_) => "LIMIT_EXCEEDED",
+            ApiError::PaymentRequired(_) => "PAYMENT_REQUIRED",
             ApiError::Internal(_) => "INTERNAL",
         }
     }
@@ -82,7 +85,8 @@ impl From<ApiError> for async_graphql::Error {
             ApiError::Unauthenticated(m)
             | ApiError::Forbidden(m)
             | ApiError::NotFound(m)
-            | ApiError::LimitExceeded(m) => (m, vec![]),
+            | ApiError::LimitExceeded(m)
+            | ApiError::PaymentRequired(m) => (m, vec![]),
             ApiError::BadInput { field, message } => (
                 message,
                 field
@@ -156,6 +160,23 @@ impl From<OrderError> for ApiError {
             },
             OrderError::Forbidden(reason) => ApiError::Forbidden(reason),
             OrderError::Validation(v) => v.into(),
+        }
+    }
+}
+
+impl From<domain::settlement::SettlementError> for ApiError {
+    fn from(err: domain::settlement::SettlementError) -> Self {
+        use domain::settlement::SettlementError;
+        let message = err.to_string();
+        match err {
+            SettlementError::NotInvoiceable(from) => ApiError::InvalidTransition {
+                message: message.clone(),
+                from,
+                allowed: Vec::new(),
+                reason: Some(message),
+            },
+            SettlementError::Validation(v) => v.into(),
+            SettlementError::Refused(reason) => ApiError::bad_input("invoiceId", reason),
         }
     }
 }

@@ -7,6 +7,7 @@ mod mutation;
 mod query;
 mod review;
 pub mod scalars;
+mod settlement;
 mod subscription;
 pub mod types;
 

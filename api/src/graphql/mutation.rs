@@ -316,7 +316,11 @@ pub struct TransitionInput {
 /// Changes. Every mutation needs a token except `login`.
 #[derive(async_graphql::MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(CoreMutation, super::archive::ArchiveMutation);
+pub struct MutationRoot(
+    CoreMutation,
+    super::archive::ArchiveMutation,
+    super::settlement::SettlementMutation,
+);
 
 /// Sign-in, master data and the order lifecycle.
 #[derive(Default)]

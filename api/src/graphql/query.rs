@@ -59,6 +59,7 @@ pub struct QueryRoot(
     CoreQuery,
     super::review::ReviewQuery,
     super::archive::ArchiveQuery,
+    super::settlement::SettlementQuery,
 );
 
 /// Users, master data and orders.

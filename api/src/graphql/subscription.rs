@@ -35,6 +35,14 @@ pub enum OrderEventType {
     OrderConfirmed,
     /// The main status changed.
     StatusChanged,
+    /// An invoice was issued.
+    InvoiceIssued,
+    /// An unpaid invoice was voided.
+    InvoiceVoided,
+    /// A payment was recorded.
+    PaymentRecorded,
+    /// The payment status changed.
+    PaymentStatusChanged,
 }
 
 impl OrderEventType {
@@ -45,6 +53,10 @@ impl OrderEventType {
             OrderEventType::ReviewCompleted => "REVIEW_COMPLETED",
             OrderEventType::OrderConfirmed => "ORDER_CONFIRMED",
             OrderEventType::StatusChanged => "STATUS_CHANGED",
+            OrderEventType::InvoiceIssued => "INVOICE_ISSUED",
+            OrderEventType::InvoiceVoided => "INVOICE_VOIDED",
+            OrderEventType::PaymentRecorded => "PAYMENT_RECORDED",
+            OrderEventType::PaymentStatusChanged => "PAYMENT_STATUS_CHANGED",
         }
     }
 }

@@ -271,6 +271,13 @@ impl CustomerNode {
                 .await?,
         ))
     }
+    /// How promptly the customer has paid (fully paid invoices). Staff only.
+    async fn payment_behaviour(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<super::settlement::PaymentBehaviourNode> {
+        super::settlement::customer_payment_behaviour(ctx, self.0.id).await
+    }
     /// Logged contacts with the customer, newest first. Staff only: FORBIDDEN for CUSTOMER users.
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn interactions(
@@ -491,6 +498,16 @@ impl OrderNode {
             .map(OrderEventNode)
             .collect())
     }
+    /// The order's invoices (deposit and goods, void ones included), oldest first.
+    async fn invoices(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::settlement::InvoiceNode>> {
+        Ok(ctx
+            .services()
+            .invoices_of(self.0.id)
+            .await?
+            .into_iter()
+            .map(super::settlement::InvoiceNode)
+            .collect())
+    }
     /// Notes on the order, oldest first. CUSTOMER users get only CUSTOMER_VISIBLE ones.
     async fn order_notes(
         &self,
@@ -675,7 +692,8 @@ impl OrderEventNode {
     async fn order_number(&self) -> &str {
         &self.0.order_number
     }
-    /// ORDER_CREATED, DRAFT_UPDATED, REVIEW_COMPLETED, ORDER_CONFIRMED or STATUS_CHANGED.
+    /// ORDER_CREATED, DRAFT_UPDATED, REVIEW_COMPLETED, ORDER_CONFIRMED, STATUS_CHANGED,
+    /// INVOICE_ISSUED, INVOICE_VOIDED, PAYMENT_RECORDED or PAYMENT_STATUS_CHANGED.
     #[graphql(name = "type")]
     async fn event_type(&self) -> &'static str {
         self.0.kind.type_name()

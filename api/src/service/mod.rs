@@ -7,6 +7,7 @@ mod events;
 pub mod limits;
 mod orders;
 mod sessions;
+mod settlement;
 
 use std::sync::{Arc, OnceLock};
 
@@ -22,6 +23,7 @@ pub use archive::FollowUp;
 pub use events::{EventHub, spawn_dispatcher};
 pub use orders::{CreateOrder, DraftPatch};
 pub use sessions::Session;
+pub use settlement::{PaymentInput, Settled, line_no};
 
 use crate::graphql::error::{ApiError, ApiResult};
 use crate::graphql::loaders::Loaders;

@@ -112,15 +112,9 @@ impl Services {
             ));
         }
         let claim = match idempotency_key {
-            Some(key) if key.is_empty() || key.len() > MAX_KEY_LEN => {
-                return Err(ApiError::bad_input(
-                    "idempotencyKey",
-                    format!("must be 1 to {MAX_KEY_LEN} characters"),
-                ));
-            }
             Some(key) => Some(IdempotencyClaim {
                 user_id: actor.user_id,
-                key,
+                key: checked_key(key)?,
                 fingerprint: fingerprint(&format!("{input:?}")),
             }),
             None => None,
@@ -348,7 +342,7 @@ impl Services {
     }
 
     /// Loads a visible order and checks the caller's `expectedVersion` before any work.
-    async fn order_at(
+    pub(super) async fn order_at(
         &self,
         loaders: &Loaders,
         actor: &Actor,
@@ -367,6 +361,11 @@ impl Services {
     }
 
     async fn apply(&self, actor: &Actor, order: &Order, command: OrderCommand) -> ApiResult<Order> {
+        if command == OrderCommand::StartProduction
+            && order.status == domain::lifecycle::OrderStatus::Confirmed
+        {
+            self.check_production_payment(order).await?;
+        }
         let now = super::now();
         let decision = decide(order, command, actor, now)?;
         self.store
@@ -398,9 +397,20 @@ impl Services {
     }
 }
 
+/// An idempotency key as clients may send it: 1 to 255 characters.
+pub(super) fn checked_key(key: String) -> ApiResult<String> {
+    if key.is_empty() || key.len() > MAX_KEY_LEN {
+        return Err(ApiError::bad_input(
+            "idempotencyKey",
+            format!("must be 1 to {MAX_KEY_LEN} characters"),
+        ));
+    }
+    Ok(key)
+}
+
 /// A stable 128-bit fingerprint (two FNV-1a passes): stored with idempotency keys to tell a retry
 /// from a different request. Not security-relevant: keys are scoped per user.
-fn fingerprint(text: &str) -> String {
+pub(super) fn fingerprint(text: &str) -> String {
     let fnv = |seed: u64| {
         text.bytes().fold(seed, |hash, byte| {
             (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)

@@ -3,10 +3,12 @@
 pub mod customer;
 pub mod idempotency_key;
 pub mod interaction;
+pub mod invoice;
 pub mod order;
 pub mod order_event;
 pub mod order_line;
 pub mod order_note;
+pub mod payment;
 pub mod product;
 pub mod refresh_token;
 pub mod user;

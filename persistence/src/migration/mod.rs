@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m20261126_000001_create_schema;
 mod m20261126_000002_create_refresh_tokens;
 mod m20261127_000003_customer_archive;
+mod m20261127_000004_settlement;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_create_schema::Migration),
             Box::new(m20261126_000002_create_refresh_tokens::Migration),
             Box::new(m20261127_000003_customer_archive::Migration),
+            Box::new(m20261127_000004_settlement::Migration),
         ]
     }
 }

@@ -5,6 +5,7 @@ mod catalog;
 mod events;
 mod orders;
 mod sessions;
+mod settlement;
 mod users;
 
 use domain::ports::{Page, PageRequest, RepoError};

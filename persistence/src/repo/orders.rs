@@ -26,7 +26,7 @@ use super::{corrupt, events, fetch_limit, into_page, search_condition, search_ke
 use crate::codec::{
     MONEY_SCALE, PERCENT_SCALE, QUANTITY_SCALE, from_micros, from_scaled, to_micros, to_scaled,
 };
-use crate::entity::{idempotency_key, order, order_line};
+use crate::entity::{idempotency_key, invoice, order, order_line};
 use crate::store::{Store, storage};
 
 const CREATE_ORDER: &str = "createOrder";
@@ -116,6 +116,42 @@ fn mutable_columns(order: &Order) -> Result<order::ActiveModel, RepoError> {
         updated_at: Set(to_micros(order.updated_at)),
         ..Default::default()
     })
+}
+
+/// Writes an order's mutable columns if its stored version is still `expected_version`. On a
+/// mismatch the transaction is rolled back and the error tells "stale" (`Conflict`) from "gone".
+pub(super) async fn update_order_row(
+    txn: &DatabaseTransaction,
+    order: &Order,
+    expected_version: i64,
+) -> Result<(), RepoError> {
+    let result = order::Entity::update_many()
+        .set(mutable_columns(order)?)
+        .filter(order::Column::Id.eq(order.id.0))
+        .filter(order::Column::Version.eq(expected_version))
+        .exec(txn)
+        .await
+        .map_err(storage)?;
+    if result.rows_affected == 0 {
+        let actual: Option<i64> = order::Entity::find_by_id(order.id.0)
+            .select_only()
+            .column(order::Column::Version)
+            .into_tuple()
+            .one(txn)
+            .await
+            .map_err(storage)?;
+        return Err(match actual {
+            Some(actual) => RepoError::Conflict {
+                expected: expected_version,
+                actual,
+            },
+            None => RepoError::NotFound {
+                entity: "order",
+                id: order.id.0,
+            },
+        });
+    }
+    Ok(())
 }
 
 async fn insert_lines(txn: &DatabaseTransaction, order: &Order) -> Result<(), RepoError> {
@@ -326,33 +362,7 @@ impl OrderRepository for Store {
     async fn save_order(&self, change: OrderChange<'_>) -> Result<Vec<StoredEvent>, RepoError> {
         let order = change.order;
         let txn = self.begin_write().await?;
-        let result = order::Entity::update_many()
-            .set(mutable_columns(order)?)
-            .filter(order::Column::Id.eq(order.id.0))
-            .filter(order::Column::Version.eq(change.expected_version))
-            .exec(&txn)
-            .await
-            .map_err(storage)?;
-        if result.rows_affected == 0 {
-            let actual: Option<i64> = order::Entity::find_by_id(order.id.0)
-                .select_only()
-                .column(order::Column::Version)
-                .into_tuple()
-                .one(&txn)
-                .await
-                .map_err(storage)?;
-            txn.rollback().await.map_err(storage)?;
-            return Err(match actual {
-                Some(actual) => RepoError::Conflict {
-                    expected: change.expected_version,
-                    actual,
-                },
-                None => RepoError::NotFound {
-                    entity: "order",
-                    id: order.id.0,
-                },
-            });
-        }
+        update_order_row(&txn, order, change.expected_version).await?;
         if change.lines_changed {
             order_line::Entity::delete_many()
                 .filter(order_line::Column::OrderId.eq(order.id.0))
@@ -448,22 +458,46 @@ impl OrderRepository for Store {
         ];
         // Summed in Rust: a customer has few open orders, and SUM(bigint) is NUMERIC on
         // PostgreSQL but INTEGER on SQLite.
-        let totals: Vec<i64> = order::Entity::find()
+        let orders: Vec<(i64, i64)> = order::Entity::find()
             .select_only()
+            .column(order::Column::Id)
             .column(order::Column::TotalE4)
             .filter(order::Column::CustomerId.eq(customer_id.0))
             .filter(order::Column::Currency.eq(currency.as_str()))
             .filter(order::Column::Status.is_in(UNBILLED.iter().map(|s| s.as_str())))
-            .filter(order::Column::PaymentStatus.eq(PaymentStatus::Uninvoiced.as_str()))
             .filter(order::Column::Id.ne(exclude.0))
             .into_tuple()
             .all(&self.db)
             .await
             .map_err(storage)?;
-        let unbilled_e4: i128 = totals.into_iter().map(i128::from).sum();
+        let invoices: Vec<(i64, i64, i64)> = invoice::Entity::find()
+            .select_only()
+            .column(invoice::Column::OrderId)
+            .column(invoice::Column::AmountE4)
+            .column(invoice::Column::PaidE4)
+            .filter(invoice::Column::CustomerId.eq(customer_id.0))
+            .filter(invoice::Column::Currency.eq(currency.as_str()))
+            .filter(invoice::Column::VoidReason.is_null())
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
+        let mut invoiced: HashMap<i64, i128> = HashMap::new();
+        let mut receivable_e4: i128 = 0;
+        for (order_id, amount, paid) in invoices {
+            *invoiced.entry(order_id).or_default() += i128::from(amount);
+            receivable_e4 += i128::from(amount - paid);
+        }
+        // What an order still has to be invoiced for: its total minus its valid invoices.
+        let unbilled_e4: i128 = orders
+            .into_iter()
+            .map(|(id, total)| (i128::from(total) - invoiced.get(&id).copied().unwrap_or(0)).max(0))
+            .sum();
         Ok(CreditExposure {
-            // Invoices do not exist yet (issue 6): nothing is receivable until they do.
-            open_receivables: rust_decimal::Decimal::ZERO,
+            open_receivables: rust_decimal::Decimal::from_i128_with_scale(
+                receivable_e4,
+                MONEY_SCALE,
+            ),
             unbilled_confirmed: rust_decimal::Decimal::from_i128_with_scale(
                 unbilled_e4,
                 MONEY_SCALE,

@@ -1,0 +1,418 @@
+//! Settlement use cases: issuing and voiding invoices, recording payments, and the production
+//! gate of prepaid and deposit terms. Each change is decided on the order with all its invoices
+//! and stored against the order's version; a concurrent change makes the store refuse, and the
+//! use case decides again on fresh data (payments carry no `expectedVersion`, so a busy order
+//! must not bounce them back to the client).
+
+use chrono::{DateTime, Utc};
+use domain::event::OrderEventKind;
+use domain::lifecycle::complete_if_settled;
+use domain::order::Order;
+use domain::ports::{IdempotencyClaim, RepoError, SettlementChange, SettlementRepository};
+use domain::settlement::{
+    Invoice, NewPayment, Payment, PaymentMethod, check_payment, check_void, payment_status,
+    plan_deposit_invoice, plan_invoice, production_payment_gap,
+};
+use domain::user::{Actor, Role};
+use domain::{OrderId, ValidationError};
+use rust_decimal::Decimal;
+
+use super::Services;
+use crate::graphql::error::{ApiError, ApiResult};
+use crate::graphql::loaders::Loaders;
+
+/// How often a settlement change is decided again after losing a race on the order's version.
+const MAX_ATTEMPTS: u32 = 30;
+
+/// Input of `recordPayment`, parsed.
+#[derive(Clone, Debug)]
+pub struct PaymentInput {
+    /// Amount.
+    pub amount: Decimal,
+    /// How.
+    pub method: PaymentMethod,
+    /// Bank reference, cheque number...
+    pub reference: Option<String>,
+    /// When the money arrived; now when absent.
+    pub received_at: Option<DateTime<Utc>>,
+}
+
+/// What a settlement mutation returns.
+#[derive(Clone, Debug)]
+pub struct Settled {
+    /// The order after the change.
+    pub order: Order,
+    /// The invoice concerned, after the change.
+    pub invoice: Invoice,
+    /// The payment recorded (recordPayment only).
+    pub payment: Option<Payment>,
+}
+
+fn staff_only(actor: &Actor) -> ApiResult<()> {
+    if actor.role == Role::Customer {
+        Err(ApiError::Forbidden(
+            "invoicing and payments are handled by the sales team".into(),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// The order after a settlement change: payment status from its invoices, closed when
+/// delivered and fully paid, one version up. Returns the events the change adds.
+fn settle(order: &Order, invoices: &[Invoice], now: DateTime<Utc>) -> (Order, Vec<OrderEventKind>) {
+    let mut next = order.clone();
+    let mut events = Vec::new();
+    next.payment_status = payment_status(order.total(), invoices);
+    if next.payment_status != order.payment_status {
+        events.push(OrderEventKind::PaymentStatusChanged {
+            from: order.payment_status,
+            to: next.payment_status,
+        });
+    }
+    complete_if_settled(&mut next, &mut events);
+    next.version = order.version + 1;
+    next.updated_at = now;
+    (next, events)
+}
+
+impl Services {
+    /// The invoices of an order the caller has already been allowed to see, oldest first.
+    pub async fn invoices_of(&self, order_id: OrderId) -> ApiResult<Vec<Invoice>> {
+        Ok(self.store.invoices_of_order(order_id).await?)
+    }
+
+    /// An invoice whose order the actor may see, else NOT_FOUND.
+    pub async fn invoice(&self, loaders: &Loaders, actor: &Actor, id: i64) -> ApiResult<Invoice> {
+        let not_found = || ApiError::NotFound(format!("invoice {id} not found"));
+        let invoice = self
+            .store
+            .invoices_by_ids(&[id])
+            .await?
+            .pop()
+            .ok_or_else(not_found)?;
+        self.order(loaders, actor, invoice.details.order_id)
+            .await
+            .map_err(|_| not_found())?;
+        Ok(invoice)
+    }
+
+    /// A payment's invoice payments, oldest first.
+    pub async fn payments_of(&self, invoice_id: i64) -> ApiResult<Vec<Payment>> {
+        Ok(self.store.payments_of_invoice(invoice_id).await?)
+    }
+
+    /// PREPAID orders go into production only fully paid, DEPOSIT orders only with the deposit
+    /// paid: `PAYMENT_REQUIRED` otherwise.
+    pub async fn check_production_payment(&self, order: &Order) -> ApiResult<()> {
+        let invoices = self.store.invoices_of_order(order.id).await?;
+        match production_payment_gap(order, &invoices) {
+            Some(gap) => Err(ApiError::PaymentRequired(format!(
+                "order {} cannot go into production: {gap}",
+                order.number
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// Issues an invoice: the deposit (`deposit`), the given `(lineNo, quantity)` pairs, or
+    /// everything not yet invoiced.
+    pub async fn issue_invoice(
+        &self,
+        loaders: &Loaders,
+        actor: &Actor,
+        order_id: OrderId,
+        expected_version: i64,
+        deposit: bool,
+        lines: Option<Vec<(u32, Decimal)>>,
+    ) -> ApiResult<Settled> {
+        staff_only(actor)?;
+        if deposit && lines.is_some() {
+            return Err(ApiError::bad_input(
+                "lines",
+                "a deposit invoice bills a share of the whole order, not lines",
+            ));
+        }
+        let order = self
+            .order_at(loaders, actor, order_id, expected_version)
+            .await?;
+        let invoices = self.store.invoices_of_order(order.id).await?;
+        let now = super::now();
+        let today = now.date_naive();
+        let planned = if deposit {
+            plan_deposit_invoice(&order, &invoices, today)?
+        } else {
+            plan_invoice(&order, &invoices, lines.as_deref(), today)?
+        };
+        let mut with_new = invoices.clone();
+        with_new.push(Invoice {
+            id: 0,
+            number: String::new(),
+            details: planned.clone(),
+            paid: Decimal::ZERO,
+            fully_paid_on: None,
+            void_reason: None,
+            version: 1,
+            created_at: now,
+        });
+        let (next, mut events) = settle(&order, &with_new, now);
+        events.insert(
+            0,
+            OrderEventKind::InvoiceIssued {
+                invoice_id: 0,
+                number: String::new(),
+                kind: planned.kind,
+                amount: planned.amount,
+                currency: planned.currency,
+                due_on: planned.due_on,
+            },
+        );
+        let saved = self
+            .store
+            .save_settlement(SettlementChange {
+                order: &next,
+                expected_version: order.version,
+                new_invoice: Some(planned),
+                invoice_update: None,
+                payment: None,
+                claim: None,
+                events,
+                actor_id: actor.user_id,
+                at: now,
+            })
+            .await?;
+        self.hub.committed();
+        let invoice = saved
+            .invoice
+            .ok_or_else(|| ApiError::Internal("invoice not returned by storage".into()))?;
+        Ok(Settled {
+            order: next,
+            invoice,
+            payment: None,
+        })
+    }
+
+    /// Voids an invoice without payments.
+    pub async fn void_invoice(
+        &self,
+        loaders: &Loaders,
+        actor: &Actor,
+        invoice_id: i64,
+        reason: &str,
+    ) -> ApiResult<Settled> {
+        staff_only(actor)?;
+        for _ in 0..MAX_ATTEMPTS {
+            let invoice = self.invoice(loaders, actor, invoice_id).await?;
+            let reason = check_void(&invoice, reason)?;
+            let order = self.fresh_order(invoice.details.order_id).await?;
+            let mut invoices = self.store.invoices_of_order(order.id).await?;
+            let mut voided = invoice.clone();
+            voided.void_reason = Some(reason.clone());
+            for i in &mut invoices {
+                if i.id == voided.id {
+                    *i = voided.clone();
+                }
+            }
+            let now = super::now();
+            let (next, mut events) = settle(&order, &invoices, now);
+            events.insert(
+                0,
+                OrderEventKind::InvoiceVoided {
+                    invoice_id: voided.id,
+                    number: voided.number.clone(),
+                    reason,
+                },
+            );
+            match self
+                .store
+                .save_settlement(SettlementChange {
+                    order: &next,
+                    expected_version: order.version,
+                    new_invoice: None,
+                    invoice_update: Some(voided.clone()),
+                    payment: None,
+                    claim: None,
+                    events,
+                    actor_id: actor.user_id,
+                    at: now,
+                })
+                .await
+            {
+                Ok(_) => {
+                    self.hub.committed();
+                    return Ok(Settled {
+                        order: next,
+                        invoice: voided,
+                        payment: None,
+                    });
+                }
+                Err(RepoError::Conflict { .. }) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(busy())
+    }
+
+    /// Records a payment against an invoice. With an idempotency key, a retry returns the first
+    /// payment and records nothing; the key with other input is a CONFLICT.
+    pub async fn record_payment(
+        &self,
+        loaders: &Loaders,
+        actor: &Actor,
+        invoice_id: i64,
+        input: PaymentInput,
+        idempotency_key: Option<String>,
+    ) -> ApiResult<Settled> {
+        staff_only(actor)?;
+        let claim = match idempotency_key {
+            Some(key) => Some(IdempotencyClaim {
+                user_id: actor.user_id,
+                fingerprint: super::orders::fingerprint(&format!(
+                    "recordPayment:{invoice_id}:{}:{}:{:?}:{:?}",
+                    input.amount.normalize(),
+                    input.method.as_str(),
+                    input.reference,
+                    input.received_at
+                )),
+                key: super::orders::checked_key(key)?,
+            }),
+            None => None,
+        };
+        for _ in 0..MAX_ATTEMPTS {
+            if let Some(claim) = &claim
+                && let Some(first) = self.store.replayed_payment(claim).await?
+            {
+                return self.replayed(loaders, actor, first).await;
+            }
+            let invoice = self.invoice(loaders, actor, invoice_id).await?;
+            let now = super::now();
+            let payment = check_payment(
+                &invoice,
+                NewPayment {
+                    invoice_id,
+                    amount: input.amount,
+                    method: input.method,
+                    reference: input.reference.clone(),
+                    received_at: input
+                        .received_at
+                        .map_or(now, |at| chrono::SubsecRound::trunc_subsecs(at, 6)),
+                    recorded_by: actor.user_id,
+                },
+                now,
+            )?;
+            let order = self.fresh_order(invoice.details.order_id).await?;
+            let mut invoices = self.store.invoices_of_order(order.id).await?;
+            let mut paid = invoice.clone();
+            paid.paid += payment.amount;
+            if paid.outstanding().is_zero() {
+                paid.fully_paid_on = Some(payment.received_at.date_naive());
+            }
+            for i in &mut invoices {
+                if i.id == paid.id {
+                    *i = paid.clone();
+                }
+            }
+            let (next, mut events) = settle(&order, &invoices, now);
+            events.insert(
+                0,
+                OrderEventKind::PaymentRecorded {
+                    invoice_id,
+                    invoice_number: paid.number.clone(),
+                    payment_id: 0,
+                    amount: payment.amount,
+                    method: payment.method,
+                    reference: payment.reference.clone(),
+                    received_at: payment.received_at,
+                    invoice_outstanding: paid.outstanding(),
+                },
+            );
+            match self
+                .store
+                .save_settlement(SettlementChange {
+                    order: &next,
+                    expected_version: order.version,
+                    new_invoice: None,
+                    invoice_update: Some(paid.clone()),
+                    payment: Some(payment),
+                    claim: claim.clone(),
+                    events,
+                    actor_id: actor.user_id,
+                    at: now,
+                })
+                .await
+            {
+                Ok(saved) if saved.replayed => {
+                    let first = saved
+                        .payment
+                        .ok_or_else(|| ApiError::Internal("replay without payment".into()))?;
+                    return self.replayed(loaders, actor, first).await;
+                }
+                Ok(saved) => {
+                    self.hub.committed();
+                    return Ok(Settled {
+                        order: next,
+                        invoice: paid,
+                        payment: saved.payment,
+                    });
+                }
+                Err(RepoError::Conflict { .. }) => continue,
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(busy())
+    }
+
+    /// The answer to a retried payment: the first payment, with its invoice and order as they
+    /// are now.
+    async fn replayed(
+        &self,
+        loaders: &Loaders,
+        actor: &Actor,
+        first: Payment,
+    ) -> ApiResult<Settled> {
+        let invoice = self
+            .invoice(loaders, actor, first.details.invoice_id)
+            .await?;
+        let order = self.fresh_order(invoice.details.order_id).await?;
+        Ok(Settled {
+            order,
+            invoice,
+            payment: Some(first),
+        })
+    }
+
+    /// The order as stored now (the request's loader may hold an older copy).
+    async fn fresh_order(&self, id: OrderId) -> ApiResult<Order> {
+        use domain::ports::OrderRepository;
+        self.store
+            .orders_by_ids(&[id])
+            .await?
+            .pop()
+            .ok_or_else(|| ApiError::NotFound(format!("order {id} not found")))
+    }
+}
+
+fn busy() -> ApiError {
+    ApiError::Conflict {
+        message: "the order is being changed by many requests at once; retry".into(),
+        versions: None,
+    }
+}
+
+/// Refuses a line number that does not fit.
+///
+/// # Errors
+/// BAD_USER_INPUT naming `lineId`.
+pub fn line_no(text: &str, order_id: OrderId) -> ApiResult<u32> {
+    let bad = || {
+        ApiError::from(ValidationError::invalid(
+            "lineId",
+            format!("`{text}` is not a line of order {order_id} (`<orderId>-<lineNo>`)"),
+        ))
+    };
+    let (order, line) = text.split_once('-').ok_or_else(bad)?;
+    if order != order_id.0.to_string() {
+        return Err(bad());
+    }
+    line.parse::<u32>().map_err(|_| bad())
+}
