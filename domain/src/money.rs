@@ -168,6 +168,17 @@ impl fmt::Display for Money {
     }
 }
 
+/// An amount as people write it in `currency`: at least the minor-unit digits (25.00, not 25),
+/// more only when it has them. For messages; it does not round.
+#[must_use]
+pub fn shown(amount: Decimal, currency: Currency) -> Decimal {
+    let mut shown = amount.normalize();
+    if shown.scale() < currency.minor_units() {
+        shown.rescale(currency.minor_units());
+    }
+    shown
+}
+
 /// Rounds an amount to the currency's minor unit, half away from zero ("commercial rounding").
 ///
 /// This is the only rounding in orderdesk: each line total is rounded once, and order totals are

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::ValidationError;
 use crate::ids::ProductId;
 use crate::lifecycle::OrderStatus;
-use crate::money::{Currency, Money};
+use crate::money::{Currency, Money, shown};
 use crate::order::{OrderContent, check_total};
 
 /// How serious a finding is.
@@ -529,13 +529,4 @@ pub fn evaluate(
     // Stable sort: rule order first, then the order the findings were produced (line order).
     findings.sort_by_key(|(code, _)| *code);
     findings.into_iter().map(|(_, f)| f).collect()
-}
-
-/// An amount as people write it in `currency`: at least the minor-unit digits (25.00, not 25).
-fn shown(amount: Decimal, currency: Currency) -> Decimal {
-    let mut shown = amount.normalize();
-    if shown.scale() < currency.minor_units() {
-        shown.rescale(currency.minor_units());
-    }
-    shown
 }

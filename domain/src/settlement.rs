@@ -17,7 +17,7 @@ use crate::catalog::{PaymentTerms, optional_text, required_text};
 use crate::error::ValidationError;
 use crate::ids::{CustomerId, OrderId, UserId};
 use crate::lifecycle::{OrderStatus, PaymentStatus};
-use crate::money::{Currency, round_to_minor};
+use crate::money::{Currency, round_to_minor, shown};
 use crate::order::Order;
 
 /// What an invoice bills.
@@ -475,8 +475,10 @@ pub fn check_payment(
         return Err(ValidationError::invalid(
             "amount",
             format!(
-                "{} is above the open balance of invoice {}: {balance} {currency}",
-                payment.amount, invoice.number
+                "{} is above the open balance of invoice {}: {} {currency}",
+                payment.amount,
+                invoice.number,
+                shown(balance, currency)
             ),
         )
         .into());
@@ -506,7 +508,9 @@ pub fn check_void(invoice: &Invoice, reason: &str) -> Result<String, SettlementE
     if invoice.paid > Decimal::ZERO {
         return Err(SettlementError::Refused(format!(
             "invoice {} has payments ({} {}); only an unpaid invoice can be voided",
-            invoice.number, invoice.paid, invoice.details.currency
+            invoice.number,
+            shown(invoice.paid, invoice.details.currency),
+            invoice.details.currency
         )));
     }
     Ok(required_text("reason", reason, 1000)?)
