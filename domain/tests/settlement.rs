@@ -127,7 +127,7 @@ fn a_line_invoiced_in_parts_adds_up_to_its_total_exactly() {
     );
     // 1 x 29.9997 -> 30.00
     assert_eq!(first.details.amount, dec("30.00"));
-    let second = plan_invoice(&o, &[first.clone()], None, today()).unwrap();
+    let second = plan_invoice(&o, std::slice::from_ref(&first), None, today()).unwrap();
     assert_eq!(second.lines[0].quantity, dec("2"));
     assert_eq!(first.details.amount + second.amount, o.total());
     let second = stored(second, 2);
@@ -186,12 +186,21 @@ fn deposits_are_invoiced_first_once_and_credited_on_goods() {
     let deposit = stored(plan_deposit_invoice(&o, &[], today()).unwrap(), 1);
     assert_eq!(deposit.details.amount, dec("300.00"));
     assert_eq!(deposit.details.due_on, today());
-    assert!(plan_deposit_invoice(&o, &[deposit.clone()], today()).is_err());
-    assert!(production_payment_gap(&o, &[deposit.clone()]).is_some());
+    assert!(plan_deposit_invoice(&o, std::slice::from_ref(&deposit), today()).is_err());
+    assert!(production_payment_gap(&o, std::slice::from_ref(&deposit)).is_some());
     let mut paid_deposit = deposit.clone();
     paid_deposit.paid = dec("300.00");
-    assert_eq!(production_payment_gap(&o, &[paid_deposit.clone()]), None);
-    let goods = plan_invoice(&o, &[paid_deposit.clone()], Some(&[(1, dec("4"))]), today()).unwrap();
+    assert_eq!(
+        production_payment_gap(&o, std::slice::from_ref(&paid_deposit)),
+        None
+    );
+    let goods = plan_invoice(
+        &o,
+        std::slice::from_ref(&paid_deposit),
+        Some(&[(1, dec("4"))]),
+        today(),
+    )
+    .unwrap();
     assert_eq!(goods.deposit_credit, dec("300.00"));
     assert_eq!(goods.amount, dec("100.00"));
     let goods = stored(goods, 2);
