@@ -425,7 +425,7 @@ impl ArchiveQuery {
         let due_by = due_before.unwrap_or_else(|| crate::service::now().date_naive());
         Ok(ctx
             .services()
-            .my_follow_ups(&actor, due_by)
+            .my_follow_ups(ctx.loaders(), &actor, due_by)
             .await?
             .into_iter()
             .map(FollowUpNode)

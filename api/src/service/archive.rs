@@ -138,13 +138,17 @@ impl Services {
         staff_only(actor, "follow-ups")?;
         let not_found = || ApiError::NotFound(format!("interaction {id} not found"));
         let interaction = self.store.interaction(id).await?.ok_or_else(not_found)?;
-        self.customer(loaders, actor, interaction.details.customer_id)
-            .await
-            .map_err(|_| not_found())?;
-        if interaction.details.user_id != actor.user_id && actor.role == Role::Sales {
-            return Err(ApiError::Forbidden(
-                "only the user who set a follow-up, or their manager, can complete it".into(),
-            ));
+        // Whoever set a follow-up may always close it, even after the customer moved to
+        // another rep; anyone else needs to see the customer and be a manager or admin.
+        if interaction.details.user_id != actor.user_id {
+            self.customer(loaders, actor, interaction.details.customer_id)
+                .await
+                .map_err(|_| not_found())?;
+            if actor.role == Role::Sales {
+                return Err(ApiError::Forbidden(
+                    "only the user who set a follow-up, or their manager, can complete it".into(),
+                ));
+            }
         }
         if interaction.details.follow_up_on.is_none() {
             return Err(ApiError::bad_input(
@@ -170,17 +174,22 @@ impl Services {
     /// their active orders whose customer has not been contacted for `stale_order_days`.
     pub async fn my_follow_ups(
         &self,
+        loaders: &Loaders,
         actor: &Actor,
         due_by: NaiveDate,
     ) -> ApiResult<Vec<FollowUp>> {
         staff_only(actor, "follow-ups")?;
-        let mut due: Vec<FollowUp> = self
-            .store
-            .open_follow_ups(actor.user_id, due_by)
-            .await?
-            .into_iter()
-            .map(FollowUp::Interaction)
-            .collect();
+        let mut due: Vec<FollowUp> = Vec::new();
+        for interaction in self.store.open_follow_ups(actor.user_id, due_by).await? {
+            // A customer that moved to another rep is theirs to follow up now.
+            if self
+                .customer(loaders, actor, interaction.details.customer_id)
+                .await
+                .is_ok()
+            {
+                due.push(FollowUp::Interaction(interaction));
+            }
+        }
         let orders = self.store.active_orders_of_rep(actor.user_id).await?;
         let customers: Vec<CustomerId> = orders.iter().map(|o| o.customer_id).collect();
         let last_contacts = self.store.last_contacts(&customers).await?;

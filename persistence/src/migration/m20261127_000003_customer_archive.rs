@@ -98,24 +98,25 @@ impl MigrationTrait for Migration {
             )
             .await?;
         // Tags become searchable: the search text now holds name, tags and contacts, written
-        // in Rust (Unicode lower-casing); existing rows get name and tags here.
+        // in Rust (Unicode lower-casing); existing rows get name, tags and e-mail here.
         let db = manager.get_connection();
         let backend = db.get_database_backend();
         let rows = db
             .query_all_raw(Statement::from_string(
                 backend,
-                "SELECT id, name, tags FROM customers",
+                "SELECT id, name, email, tags FROM customers",
             ))
             .await?;
         for row in rows {
             let id: i64 = row.try_get("", "id")?;
             let name: String = row.try_get("", "name")?;
+            let email: Option<String> = row.try_get("", "email")?;
             let tags: String = row.try_get("", "tags")?;
             let tags: Vec<String> = serde_json::from_str(&tags).unwrap_or_default();
             let mut search = name.to_lowercase();
-            for tag in tags {
+            for part in tags.iter().chain(email.as_ref()) {
                 search.push(' ');
-                search.push_str(&tag.to_lowercase());
+                search.push_str(&part.to_lowercase());
             }
             let update = Query::update()
                 .table(Alias::new("customers"))

@@ -7,12 +7,14 @@
 //!   `scenario::on_postgres`;
 //! - `fixtures`: users, customers, products and drafts built from domain types;
 //! - one module per contract: money, versions, idempotency, event log, uniqueness, listing,
-//!   migrations.
+//!   migrations, archive (customer profiles, notes, interactions, follow-ups and the order
+//!   queries derived from them).
 
 #[macro_use]
 mod harness;
 mod fixtures;
 
+mod archive;
 mod event_log;
 mod idempotency;
 mod listing;
