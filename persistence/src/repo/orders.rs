@@ -511,22 +511,30 @@ impl OrderRepository for Store {
         customer_po: &str,
         exclude: OrderId,
     ) -> Result<Vec<String>, RepoError> {
-        use sea_orm::sea_query::{Expr, ExprTrait, Func};
-        order::Entity::find()
+        // Compared in Rust: SQLite's LOWER() folds ASCII only, so "Ärztehaus" would never
+        // match "ärztehaus" there. One customer's PO references are few enough to read.
+        let wanted = customer_po.trim().to_lowercase();
+        let rows: Vec<(String, Option<String>)> = order::Entity::find()
             .select_only()
             .column(order::Column::Number)
+            .column(order::Column::CustomerPo)
             .filter(order::Column::CustomerId.eq(customer_id.0))
             .filter(order::Column::Id.ne(exclude.0))
             .filter(order::Column::Status.ne(OrderStatus::Cancelled.as_str()))
-            .filter(
-                Expr::expr(Func::lower(Expr::col(order::Column::CustomerPo)))
-                    .eq(customer_po.trim().to_lowercase()),
-            )
+            .filter(order::Column::CustomerPo.is_not_null())
             .order_by_asc(order::Column::Id)
-            .limit(10)
             .into_tuple()
             .all(&self.db)
             .await
-            .map_err(storage)
+            .map_err(storage)?;
+        Ok(rows
+            .into_iter()
+            .filter(|(_, po)| {
+                po.as_deref()
+                    .is_some_and(|po| po.trim().to_lowercase() == wanted)
+            })
+            .map(|(number, _)| number)
+            .take(10)
+            .collect())
     }
 }
