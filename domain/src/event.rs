@@ -10,7 +10,7 @@ use crate::lifecycle::{OrderStatus, PaymentStatus};
 use crate::money::Currency;
 use crate::order::Confirmation;
 use crate::review::Finding;
-use crate::settlement::{InvoiceKind, PaymentMethod};
+use crate::settlement::{CollectionKind, InvoiceKind, PaymentMethod};
 
 /// What happened, with its data. Serialised as `{"type": "...", "data": {...}}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,6 +87,21 @@ pub enum OrderEventKind {
         /// What is still owed on the invoice afterwards.
         invoice_outstanding: Decimal,
     },
+    /// A collection activity was logged on one of the order's invoices.
+    CollectionLogged {
+        /// The invoice.
+        invoice_id: i64,
+        /// Its number.
+        invoice_number: String,
+        /// The activity (filled in by storage).
+        activity_id: i64,
+        /// What was done.
+        kind: CollectionKind,
+        /// PROMISE_TO_PAY: by when.
+        promised_date: Option<NaiveDate>,
+        /// PROMISE_TO_PAY: how much.
+        promised_amount: Option<Decimal>,
+    },
     /// The order's payment status changed (an invoice issued or voided, a payment recorded).
     PaymentStatusChanged {
         /// Before.
@@ -118,6 +133,7 @@ impl OrderEventKind {
             OrderEventKind::InvoiceVoided { .. } => "INVOICE_VOIDED",
             OrderEventKind::PaymentRecorded { .. } => "PAYMENT_RECORDED",
             OrderEventKind::PaymentStatusChanged { .. } => "PAYMENT_STATUS_CHANGED",
+            OrderEventKind::CollectionLogged { .. } => "COLLECTION_LOGGED",
             OrderEventKind::StatusChanged { .. } => "STATUS_CHANGED",
         }
     }

@@ -284,7 +284,9 @@ pub const TRANSITIONS: &[(OrderStatus, CommandKind, OrderStatus)] = {
         (S::InProduction, C::MarkReadyToShip, S::ReadyToShip),
         (S::ReadyToShip, C::Ship, S::PartiallyShipped),
         (S::ReadyToShip, C::Ship, S::Shipped),
-        (S::PartiallyShipped, C::Ship, S::PartiallyShipped),
+        // PARTIALLY_SHIPPED -> PARTIALLY_SHIPPED is a further partial shipment: it needs the
+        // shipment's data (lines, carrier) to mean anything, so a plain status move cannot make
+        // it; recording shipments (issue 5) adds it with its event.
         (S::PartiallyShipped, C::Ship, S::Shipped),
         (S::Shipped, C::Deliver, S::Delivered),
         (S::Delivered, C::Complete, S::Completed),

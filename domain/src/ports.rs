@@ -15,7 +15,9 @@ use crate::ids::{CustomerId, OrderId, ProductId, UserId};
 use crate::lifecycle::OrderStatus;
 use crate::money::Currency;
 use crate::order::{NewOrder, Order};
-use crate::settlement::{Invoice, NewInvoice, NewPayment, Payment};
+use crate::settlement::{
+    CollectionActivity, Invoice, NewCollectionActivity, NewInvoice, NewPayment, Payment,
+};
 use crate::user::{Email, NewUser, Scope, User};
 
 /// Why a repository call failed.
@@ -523,6 +525,20 @@ pub trait SettlementRepository: Send + Sync {
         scope: Scope,
         limit: u64,
     ) -> impl Future<Output = Result<Vec<Invoice>, RepoError>> + Send;
+    /// Stores a collection activity with its COLLECTION_LOGGED event (at the order's current
+    /// version: logging does not change the order). Storage fills `activity_id` into the event.
+    fn log_collection(
+        &self,
+        activity: NewCollectionActivity,
+        order: &Order,
+        event: OrderEventKind,
+        at: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(CollectionActivity, Vec<StoredEvent>), RepoError>> + Send;
+    /// Collection activities of these invoices, oldest first.
+    fn collection_activities(
+        &self,
+        invoice_ids: &[i64],
+    ) -> impl Future<Output = Result<Vec<CollectionActivity>, RepoError>> + Send;
     /// A customer's fully paid invoices (for payment behaviour), newest first, at most 500.
     fn settled_invoices(
         &self,

@@ -552,3 +552,158 @@ pub fn production_payment_gap(order: &Order, invoices: &[Invoice]) -> Option<Str
         }
     }
 }
+
+/// What was done to collect an invoice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CollectionKind {
+    /// A payment reminder was sent.
+    Reminder,
+    /// The customer was called about it.
+    Call,
+    /// The customer promised to pay by a date (and maybe an amount).
+    PromiseToPay,
+    /// The customer disputes the invoice.
+    Dispute,
+}
+
+impl CollectionKind {
+    /// The stable upper-case name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CollectionKind::Reminder => "REMINDER",
+            CollectionKind::Call => "CALL",
+            CollectionKind::PromiseToPay => "PROMISE_TO_PAY",
+            CollectionKind::Dispute => "DISPUTE",
+        }
+    }
+
+    /// Parses the stable name.
+    ///
+    /// # Errors
+    /// `ValidationError::Invalid` for an unknown name.
+    pub fn parse(text: &str) -> Result<Self, ValidationError> {
+        [
+            CollectionKind::Reminder,
+            CollectionKind::Call,
+            CollectionKind::PromiseToPay,
+            CollectionKind::Dispute,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == text)
+        .ok_or_else(|| ValidationError::invalid("kind", format!("unknown kind `{text}`")))
+    }
+}
+
+/// A collection activity on an invoice, before storage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewCollectionActivity {
+    /// The invoice.
+    pub invoice_id: i64,
+    /// Who did it.
+    pub user_id: UserId,
+    /// What.
+    pub kind: CollectionKind,
+    /// Notes.
+    pub note: Option<String>,
+    /// PROMISE_TO_PAY: by when.
+    pub promised_date: Option<NaiveDate>,
+    /// PROMISE_TO_PAY: how much (the whole open balance when absent).
+    pub promised_amount: Option<Decimal>,
+}
+
+impl NewCollectionActivity {
+    /// Checks the activity against its invoice: a promise needs a date and at most the open
+    /// balance; other kinds take no promise; the invoice must be valid and not paid.
+    ///
+    /// # Errors
+    /// `ValidationError` naming the field.
+    pub fn validate(mut self, invoice: &Invoice) -> Result<Self, SettlementError> {
+        if !invoice.is_valid() || invoice.outstanding().is_zero() {
+            return Err(SettlementError::Refused(format!(
+                "invoice {} has nothing to collect",
+                invoice.number
+            )));
+        }
+        self.note = optional_text("note", self.note.as_deref(), 4000)?;
+        let currency = invoice.details.currency;
+        match self.kind {
+            CollectionKind::PromiseToPay => {
+                if self.promised_date.is_none() {
+                    return Err(ValidationError::invalid(
+                        "promisedDate",
+                        "a promise to pay needs the date",
+                    )
+                    .into());
+                }
+                if let Some(amount) = self.promised_amount
+                    && (amount <= Decimal::ZERO
+                        || amount > invoice.outstanding()
+                        || amount.normalize().scale() > currency.minor_units())
+                {
+                    return Err(ValidationError::invalid(
+                        "promisedAmount",
+                        format!(
+                            "{amount} is not between 0 and the open balance {} {currency}",
+                            shown(invoice.outstanding(), currency)
+                        ),
+                    )
+                    .into());
+                }
+            }
+            _ => {
+                if self.promised_date.is_some() || self.promised_amount.is_some() {
+                    return Err(ValidationError::invalid(
+                        "promisedDate",
+                        "only a PROMISE_TO_PAY has a promised date or amount",
+                    )
+                    .into());
+                }
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// A stored collection activity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CollectionActivity {
+    /// Identity.
+    pub id: i64,
+    /// What was logged.
+    pub details: NewCollectionActivity,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Whether a promise to pay was broken as of `today`: its date has passed and the payments
+/// received from the promise up to its date fall short of the promised amount (of the whole
+/// balance at the time, when no amount was promised: then the invoice must be paid by the date).
+#[must_use]
+pub fn promise_broken(
+    promise: &CollectionActivity,
+    invoice: &Invoice,
+    payments: &[Payment],
+    today: NaiveDate,
+) -> bool {
+    let Some(date) = promise.details.promised_date else {
+        return false;
+    };
+    if promise.details.kind != CollectionKind::PromiseToPay || today <= date {
+        return false;
+    }
+    match promise.details.promised_amount {
+        Some(amount) => {
+            let kept: Decimal = payments
+                .iter()
+                .filter(|p| {
+                    p.created_at >= promise.created_at && p.details.received_at.date_naive() <= date
+                })
+                .map(|p| p.details.amount)
+                .sum();
+            kept < amount
+        }
+        None => invoice.fully_paid_on.is_none_or(|paid| paid > date),
+    }
+}

@@ -535,6 +535,7 @@ fn design_allows(
         C::Ship => {
             matches!(from, S::ReadyToShip | S::PartiallyShipped)
                 && matches!(to, S::PartiallyShipped | S::Shipped)
+                && from != to
         }
         C::Deliver => from == S::Shipped && to == S::Delivered,
         C::Complete => from == S::Delivered && to == S::Completed,

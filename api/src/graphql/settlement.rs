@@ -7,7 +7,7 @@ use domain::ports::{Page, ReceivableFilter, SettlementRepository};
 use domain::receivables::{
     AgingGroup, AgingRow, OpenItem, SettledInvoice, aging, days_overdue, payment_behaviour,
 };
-use domain::settlement::{Invoice, Payment};
+use domain::settlement::{CollectionActivity, Invoice, NewCollectionActivity, Payment};
 use domain::user::Role;
 use domain::{CustomerId, OrderId, UserId};
 
@@ -15,7 +15,7 @@ use super::error::{ApiError, ApiResult};
 use super::scalars::Dec;
 use super::types::{CustomerNode, MoneyNode, OrderNode, UserNode};
 use super::{ContextExt, encode_cursor, page_request, parse_id};
-use crate::service::{PaymentInput, Settled, line_no, user};
+use crate::service::{CollectionItem, PaymentInput, Settled, line_no, user};
 
 /// Most open invoices one aging report reads.
 const AGING_LIMIT: u64 = 10_000;
@@ -59,6 +59,107 @@ pub enum InvoiceStatus {
     Paid,
     /// Voided (never counts).
     Void,
+}
+
+/// What was done to collect an invoice.
+#[derive(Enum, Copy, Clone, Debug, PartialEq, Eq)]
+#[graphql(name = "CollectionKind", remote = "domain::settlement::CollectionKind")]
+pub enum CollectionKindGql {
+    /// A payment reminder was sent.
+    Reminder,
+    /// The customer was called about it.
+    Call,
+    /// The customer promised to pay by a date (and maybe an amount).
+    PromiseToPay,
+    /// The customer disputes the invoice.
+    Dispute,
+}
+
+/// A collection activity.
+pub struct CollectionActivityNode {
+    activity: CollectionActivity,
+    currency: domain::money::Currency,
+}
+
+/// Something done to collect an invoice.
+#[Object(name = "CollectionActivity")]
+impl CollectionActivityNode {
+    /// Identity.
+    async fn id(&self) -> ID {
+        ID(self.activity.id.to_string())
+    }
+    /// The invoice.
+    async fn invoice_id(&self) -> ID {
+        ID(self.activity.details.invoice_id.to_string())
+    }
+    /// What was done.
+    async fn kind(&self) -> CollectionKindGql {
+        self.activity.details.kind.into()
+    }
+    /// Notes.
+    async fn note(&self) -> Option<&str> {
+        self.activity.details.note.as_deref()
+    }
+    /// PROMISE_TO_PAY: by when.
+    async fn promised_date(&self) -> Option<NaiveDate> {
+        self.activity.details.promised_date
+    }
+    /// PROMISE_TO_PAY: how much (the whole balance when null).
+    async fn promised_amount(&self) -> Option<MoneyNode> {
+        self.activity
+            .details
+            .promised_amount
+            .map(|a| MoneyNode::new(a, self.currency))
+    }
+    /// Who logged it.
+    async fn logged_by(&self, ctx: &Context<'_>) -> ApiResult<UserNode> {
+        Ok(UserNode(
+            user(ctx.loaders(), self.activity.details.user_id).await?,
+        ))
+    }
+    /// When.
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.activity.created_at
+    }
+}
+
+/// An invoice the caller should chase.
+pub struct CollectionItemNode(pub CollectionItem);
+
+/// An invoice the caller should chase: overdue, or a promise to pay was broken.
+#[Object(name = "CollectionItem")]
+impl CollectionItemNode {
+    /// The invoice.
+    async fn invoice(&self) -> InvoiceNode {
+        InvoiceNode(self.0.invoice.clone())
+    }
+    /// Days past due today (0 when only a promise was broken).
+    async fn days_overdue(&self) -> i64 {
+        self.0.days_overdue
+    }
+    /// The latest broken promise to pay, if any.
+    async fn broken_promise(&self) -> Option<CollectionActivityNode> {
+        self.0
+            .broken_promise
+            .clone()
+            .map(|activity| CollectionActivityNode {
+                activity,
+                currency: self.0.invoice.details.currency,
+            })
+    }
+}
+
+/// A collection activity to log.
+#[derive(InputObject)]
+pub struct CollectionActivityInput {
+    /// What was done.
+    pub kind: CollectionKindGql,
+    /// Notes.
+    pub note: Option<String>,
+    /// PROMISE_TO_PAY: by when (required for it, refused for other kinds).
+    pub promised_date: Option<NaiveDate>,
+    /// PROMISE_TO_PAY: how much, at most the open balance; the whole balance when omitted.
+    pub promised_amount: Option<Dec>,
 }
 
 /// Group rows of the aging report by.
@@ -184,6 +285,23 @@ impl InvoiceNode {
             .into_iter()
             .map(|p| PaymentNode {
                 payment: p,
+                currency: self.0.details.currency,
+            })
+            .collect())
+    }
+    /// Collection work on it (reminders, calls, promises, disputes), oldest first. Staff only.
+    async fn collection_activities(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Vec<CollectionActivityNode>> {
+        staff_only(&ctx.actor()?, "collection work")?;
+        Ok(ctx
+            .services()
+            .collection_activities_of(self.0.id)
+            .await?
+            .into_iter()
+            .map(|activity| CollectionActivityNode {
+                activity,
                 currency: self.0.details.currency,
             })
             .collect())
@@ -467,6 +585,20 @@ impl SettlementQuery {
         ))
     }
 
+    /// The caller's invoices to chase (as the orders' sales rep): overdue ones and those whose
+    /// promise to pay was broken (the promised date passed without the promised payment), most
+    /// overdue first, at most 100. Staff only.
+    async fn my_collections(&self, ctx: &Context<'_>) -> ApiResult<Vec<CollectionItemNode>> {
+        let actor = ctx.actor()?;
+        Ok(ctx
+            .services()
+            .my_collections(&actor)
+            .await?
+            .into_iter()
+            .map(CollectionItemNode)
+            .collect())
+    }
+
     /// Open amounts by days past due as of `asOf` (default today), one row per customer or
     /// sales rep and currency, largest total first; the caller's visible invoices only. Staff only.
     async fn aging_report(
@@ -604,6 +736,38 @@ impl SettlementMutation {
             .void_invoice(ctx.loaders(), &actor, id, &reason)
             .await?
             .into())
+    }
+
+    /// Logs collection work on an open invoice: a REMINDER, a CALL, a PROMISE_TO_PAY (with the
+    /// date, and optionally the amount) or a DISPUTE. Staff only.
+    async fn log_collection_activity(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The invoice.")] invoice_id: ID,
+        #[graphql(desc = "What was done.")] input: CollectionActivityInput,
+    ) -> ApiResult<CollectionActivityNode> {
+        let actor = ctx.actor()?;
+        let id = parse_id("invoiceId", &invoice_id)?;
+        let activity = ctx
+            .services()
+            .log_collection(
+                ctx.loaders(),
+                &actor,
+                NewCollectionActivity {
+                    invoice_id: id,
+                    user_id: actor.user_id,
+                    kind: input.kind.into(),
+                    note: input.note,
+                    promised_date: input.promised_date,
+                    promised_amount: input.promised_amount.map(|a| a.0),
+                },
+            )
+            .await?;
+        let invoice = ctx.services().invoice(ctx.loaders(), &actor, id).await?;
+        Ok(CollectionActivityNode {
+            activity,
+            currency: invoice.details.currency,
+        })
     }
 
     /// Records a payment against an invoice. Partial payments are fine; more than the open

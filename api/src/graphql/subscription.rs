@@ -43,6 +43,8 @@ pub enum OrderEventType {
     PaymentRecorded,
     /// The payment status changed.
     PaymentStatusChanged,
+    /// A collection activity was logged on an invoice.
+    CollectionLogged,
 }
 
 impl OrderEventType {
@@ -57,6 +59,7 @@ impl OrderEventType {
             OrderEventType::InvoiceVoided => "INVOICE_VOIDED",
             OrderEventType::PaymentRecorded => "PAYMENT_RECORDED",
             OrderEventType::PaymentStatusChanged => "PAYMENT_STATUS_CHANGED",
+            OrderEventType::CollectionLogged => "COLLECTION_LOGGED",
         }
     }
 }

@@ -693,7 +693,7 @@ impl OrderEventNode {
         &self.0.order_number
     }
     /// ORDER_CREATED, DRAFT_UPDATED, REVIEW_COMPLETED, ORDER_CONFIRMED, STATUS_CHANGED,
-    /// INVOICE_ISSUED, INVOICE_VOIDED, PAYMENT_RECORDED or PAYMENT_STATUS_CHANGED.
+    /// INVOICE_ISSUED, INVOICE_VOIDED, PAYMENT_RECORDED, PAYMENT_STATUS_CHANGED or COLLECTION_LOGGED.
     #[graphql(name = "type")]
     async fn event_type(&self) -> &'static str {
         self.0.kind.type_name()

@@ -23,7 +23,7 @@ pub use archive::FollowUp;
 pub use events::{EventHub, spawn_dispatcher};
 pub use orders::{CreateOrder, DraftPatch};
 pub use sessions::Session;
-pub use settlement::{PaymentInput, Settled, line_no};
+pub use settlement::{CollectionItem, PaymentInput, Settled, line_no};
 
 use crate::graphql::error::{ApiError, ApiResult};
 use crate::graphql::loaders::Loaders;

@@ -10,10 +10,11 @@ use domain::lifecycle::complete_if_settled;
 use domain::order::Order;
 use domain::ports::{IdempotencyClaim, RepoError, SettlementChange, SettlementRepository};
 use domain::settlement::{
-    Invoice, NewPayment, Payment, PaymentMethod, check_payment, check_void, payment_status,
-    plan_deposit_invoice, plan_invoice, production_payment_gap,
+    CollectionActivity, Invoice, NewCollectionActivity, NewPayment, Payment, PaymentMethod,
+    check_payment, check_void, payment_status, plan_deposit_invoice, plan_invoice,
+    production_payment_gap, promise_broken,
 };
-use domain::user::{Actor, Role};
+use domain::user::{Actor, Role, Scope};
 use domain::{OrderId, ValidationError};
 use rust_decimal::Decimal;
 
@@ -35,6 +36,17 @@ pub struct PaymentInput {
     pub reference: Option<String>,
     /// When the money arrived; now when absent.
     pub received_at: Option<DateTime<Utc>>,
+}
+
+/// An invoice the caller should chase.
+#[derive(Clone, Debug)]
+pub struct CollectionItem {
+    /// The invoice.
+    pub invoice: Invoice,
+    /// Days past due today.
+    pub days_overdue: i64,
+    /// The latest promise to pay that was broken, if any.
+    pub broken_promise: Option<CollectionActivity>,
 }
 
 /// What a settlement mutation returns.
@@ -360,6 +372,90 @@ impl Services {
             }
         }
         Err(busy())
+    }
+
+    /// Logs a collection activity on an open invoice (staff only).
+    pub async fn log_collection(
+        &self,
+        loaders: &Loaders,
+        actor: &Actor,
+        activity: NewCollectionActivity,
+    ) -> ApiResult<CollectionActivity> {
+        staff_only(actor)?;
+        let invoice = self.invoice(loaders, actor, activity.invoice_id).await?;
+        let activity = NewCollectionActivity {
+            user_id: actor.user_id,
+            ..activity
+        }
+        .validate(&invoice)?;
+        let order = self.fresh_order(invoice.details.order_id).await?;
+        let event = OrderEventKind::CollectionLogged {
+            invoice_id: invoice.id,
+            invoice_number: invoice.number.clone(),
+            activity_id: 0,
+            kind: activity.kind,
+            promised_date: activity.promised_date,
+            promised_amount: activity.promised_amount,
+        };
+        let (stored, _) = self
+            .store
+            .log_collection(activity, &order, event, super::now())
+            .await?;
+        self.hub.committed();
+        Ok(stored)
+    }
+
+    /// The caller's invoices to chase: overdue ones and those with a broken promise to pay,
+    /// most overdue first, at most 100.
+    pub async fn my_collections(&self, actor: &Actor) -> ApiResult<Vec<CollectionItem>> {
+        staff_only(actor)?;
+        let today = super::now().date_naive();
+        let open = self
+            .store
+            .all_open_invoices(Scope::Rep(actor.user_id), 10_000)
+            .await?;
+        let ids: Vec<i64> = open.iter().map(|i| i.id).collect();
+        let activities = self.store.collection_activities(&ids).await?;
+        let mut items = Vec::new();
+        for invoice in open {
+            let promises: Vec<&CollectionActivity> = activities
+                .iter()
+                .filter(|a| a.details.invoice_id == invoice.id)
+                .filter(|a| a.details.kind == domain::settlement::CollectionKind::PromiseToPay)
+                .collect();
+            let mut broken = None;
+            if !promises.is_empty() {
+                let payments = self.store.payments_of_invoice(invoice.id).await?;
+                broken = promises
+                    .into_iter()
+                    .rev()
+                    .find(|p| promise_broken(p, &invoice, &payments, today))
+                    .cloned();
+            }
+            let overdue = invoice.details.due_on < today;
+            if overdue || broken.is_some() {
+                items.push(CollectionItem {
+                    days_overdue: domain::receivables::days_overdue(invoice.details.due_on, today),
+                    invoice,
+                    broken_promise: broken,
+                });
+            }
+        }
+        items.sort_by(|a, b| {
+            b.days_overdue
+                .cmp(&a.days_overdue)
+                .then(a.invoice.id.cmp(&b.invoice.id))
+        });
+        items.truncate(100);
+        Ok(items)
+    }
+
+    /// Collection activities of an invoice the caller has been allowed to see, oldest first.
+    pub async fn collection_activities_of(
+        &self,
+        invoice_id: i64,
+    ) -> ApiResult<Vec<CollectionActivity>> {
+        Ok(self.store.collection_activities(&[invoice_id]).await?)
     }
 
     /// The answer to a retried payment: the first payment, with its invoice and order as they

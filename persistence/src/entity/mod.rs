@@ -1,5 +1,6 @@
 //! sea-orm entities: private to this crate. The row is not the domain type; `convert` maps them.
 
+pub mod collection_activity;
 pub mod customer;
 pub mod idempotency_key;
 pub mod interaction;

@@ -53,6 +53,13 @@ enum CollectionActivities {
     CreatedAt,
 }
 
+#[derive(DeriveIden, Clone, Copy)]
+enum Counters {
+    Table,
+    Name,
+    Value,
+}
+
 fn id_pk<T: IntoIden>(col: T) -> ColumnDef {
     ColumnDef::new(col)
         .big_integer()
@@ -190,10 +197,28 @@ impl MigrationTrait for Migration {
             CollectionActivities::Table,
             vec![CollectionActivities::InvoiceId],
         )
-        .await
+        .await?;
+        // Invoice numbers come from a counter row, like order numbers: gap-free per commit.
+        manager
+            .exec_stmt(
+                Query::insert()
+                    .into_table(Counters::Table)
+                    .columns([Counters::Name, Counters::Value])
+                    .values_panic(["invoice_number".into(), 0i64.into()])
+                    .take(),
+            )
+            .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .exec_stmt(
+                Query::delete()
+                    .from_table(Counters::Table)
+                    .and_where(Expr::col(Counters::Name).eq("invoice_number"))
+                    .take(),
+            )
+            .await?;
         for table in [
             CollectionActivities::Table.into_iden(),
             Payments::Table.into_iden(),

@@ -1,14 +1,19 @@
 //! Invoices and payments. Every change goes through the order row's version, so changes to one
 //! order's money serialize: two payments can never both pass the same balance check.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use domain::event::OrderEventKind;
+use domain::event::StoredEvent;
 use domain::money::Currency;
+use domain::order::Order;
 use domain::ports::{
     IdempotencyClaim, Page, PageRequest, ReceivableFilter, RepoError, SettlementChange,
     SettlementRepository, SettlementSaved,
 };
-use domain::settlement::{Invoice, InvoiceKind, NewInvoice, NewPayment, Payment, PaymentMethod};
+use domain::settlement::{
+    CollectionActivity, CollectionKind, Invoice, InvoiceKind, NewCollectionActivity, NewInvoice,
+    NewPayment, Payment, PaymentMethod,
+};
 use domain::user::Scope;
 use domain::{CustomerId, OrderId, UserId};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -21,7 +26,7 @@ use super::catalog::scope_condition;
 use super::orders::update_order_row;
 use super::{corrupt, events, fetch_limit, into_page};
 use crate::codec::{MONEY_SCALE, from_micros, from_scaled, to_micros, to_scaled};
-use crate::entity::{idempotency_key, invoice, payment};
+use crate::entity::{collection_activity, idempotency_key, invoice, payment};
 use crate::store::{Store, storage};
 
 const RECORD_PAYMENT: &str = "recordPayment";
@@ -47,6 +52,21 @@ fn to_invoice(row: invoice::Model) -> Result<Invoice, RepoError> {
         void_reason: row.void_reason,
         // Invoices change only together with their order's version.
         version: 1,
+        created_at: from_micros(row.created_at)?,
+    })
+}
+
+fn to_activity(row: collection_activity::Model) -> Result<CollectionActivity, RepoError> {
+    Ok(CollectionActivity {
+        id: row.id,
+        details: NewCollectionActivity {
+            invoice_id: row.invoice_id,
+            user_id: UserId(row.user_id),
+            kind: CollectionKind::parse(&row.kind).map_err(|e| corrupt("collection kind", e))?,
+            note: row.note,
+            promised_date: row.promised_date,
+            promised_amount: row.promised_amount_e4.map(|a| from_scaled(a, MONEY_SCALE)),
+        },
         created_at: from_micros(row.created_at)?,
     })
 }
@@ -354,6 +374,57 @@ impl SettlementRepository for Store {
             .map_err(storage)?
             .into_iter()
             .map(to_invoice)
+            .collect()
+    }
+
+    async fn log_collection(
+        &self,
+        activity: NewCollectionActivity,
+        order: &Order,
+        mut event: OrderEventKind,
+        at: DateTime<Utc>,
+    ) -> Result<(CollectionActivity, Vec<StoredEvent>), RepoError> {
+        let txn = self.begin_write().await?;
+        let row = collection_activity::ActiveModel {
+            invoice_id: Set(activity.invoice_id),
+            user_id: Set(activity.user_id.0),
+            kind: Set(activity.kind.as_str().to_owned()),
+            note: Set(activity.note.clone()),
+            promised_date: Set(activity.promised_date),
+            promised_amount_e4: Set(activity
+                .promised_amount
+                .map(|a| to_scaled(a, MONEY_SCALE))
+                .transpose()?),
+            created_at: Set(to_micros(at)),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await
+        .map_err(storage)?;
+        let stored = to_activity(row)?;
+        if let OrderEventKind::CollectionLogged { activity_id, .. } = &mut event {
+            *activity_id = stored.id;
+        }
+        let events = events::append(&txn, order, vec![event], activity.user_id, at).await?;
+        txn.commit().await.map_err(storage)?;
+        Ok((stored, events))
+    }
+
+    async fn collection_activities(
+        &self,
+        invoice_ids: &[i64],
+    ) -> Result<Vec<CollectionActivity>, RepoError> {
+        if invoice_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        collection_activity::Entity::find()
+            .filter(collection_activity::Column::InvoiceId.is_in(invoice_ids.iter().copied()))
+            .order_by_asc(collection_activity::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .map(to_activity)
             .collect()
     }
 
