@@ -534,8 +534,9 @@ pub fn payment_status(order_total: Decimal, invoices: &[Invoice]) -> PaymentStat
     }
 }
 
-/// Whether the order may go into production as far as money is concerned: PREPAID orders must
-/// be fully paid, DEPOSIT orders must have a fully paid deposit invoice; NET orders always may.
+/// Why the order may not go into production (or ship from stock) yet as far as money is
+/// concerned: PREPAID orders must be fully paid, DEPOSIT orders must have received at least the
+/// deposit; NET orders always may. `None` when nothing is missing.
 #[must_use]
 pub fn production_payment_gap(order: &Order, invoices: &[Invoice]) -> Option<String> {
     match order.content.payment_terms {
@@ -543,10 +544,18 @@ pub fn production_payment_gap(order: &Order, invoices: &[Invoice]) -> Option<Str
         PaymentTerms::Prepaid => (payment_status(order.total(), invoices) != PaymentStatus::Paid)
             .then(|| "PREPAID terms: the order must be paid in full before production".to_owned()),
         PaymentTerms::Deposit { percent, .. } => {
-            let paid = invoices.iter().any(|i| {
-                i.is_valid() && i.details.kind == InvoiceKind::Deposit && i.outstanding().is_zero()
-            });
-            (!paid).then(|| {
+            // What counts is money received, whichever invoice brought it: a customer who was
+            // invoiced for goods first and paid them has paid more than the deposit.
+            let required = round_to_minor(
+                order.total() * Decimal::from(percent) / Decimal::ONE_HUNDRED,
+                order.currency,
+            );
+            let received: Decimal = invoices
+                .iter()
+                .filter(|i| i.is_valid())
+                .map(|i| i.paid)
+                .sum();
+            (received < required).then(|| {
                 format!("the {percent}% deposit must be paid before production (issueInvoice with deposit: true, then recordPayment)")
             })
         }

@@ -412,6 +412,7 @@ pub struct IssueInvoiceInput {
 
 /// A payment received.
 #[derive(InputObject)]
+#[graphql(name = "PaymentInput")]
 pub struct PaymentInputGql {
     /// Amount in the invoice's currency; at most the open balance.
     pub amount: Dec,
@@ -497,6 +498,7 @@ impl AgingRowNode {
 
 /// How promptly a customer pays.
 #[derive(SimpleObject)]
+#[graphql(name = "PaymentBehaviour")]
 pub struct PaymentBehaviourNode {
     /// Fully paid invoices considered (the latest 500).
     pub invoices_paid: i64,

@@ -361,10 +361,17 @@ impl Services {
     }
 
     async fn apply(&self, actor: &Actor, order: &Order, command: OrderCommand) -> ApiResult<Order> {
-        if command == OrderCommand::StartProduction
-            && order.status == domain::lifecycle::OrderStatus::Confirmed
+        // Stock items skip production (CONFIRMED -> READY_TO_SHIP): the terms' money is due
+        // before that just as before production.
+        if matches!(
+            command,
+            OrderCommand::StartProduction | OrderCommand::MarkReadyToShip
+        ) && order.status == domain::lifecycle::OrderStatus::Confirmed
         {
             self.check_production_payment(order).await?;
+        }
+        if matches!(command, OrderCommand::Cancel { .. }) {
+            self.check_no_open_invoices(order).await?;
         }
         let now = super::now();
         let decision = decide(order, command, actor, now)?;

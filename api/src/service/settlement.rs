@@ -120,11 +120,36 @@ impl Services {
         let invoices = self.store.invoices_of_order(order.id).await?;
         match production_payment_gap(order, &invoices) {
             Some(gap) => Err(ApiError::PaymentRequired(format!(
-                "order {} cannot go into production: {gap}",
+                "order {} cannot go into production or ship yet: {gap}",
                 order.number
             ))),
             None => Ok(()),
         }
+    }
+
+    /// An order with valid invoices cannot be cancelled: the invoices would stay receivable.
+    /// Unpaid ones are voided first; paid ones need a refund, which orderdesk does not handle.
+    pub async fn check_no_open_invoices(&self, order: &Order) -> ApiResult<()> {
+        let invoices = self.store.invoices_of_order(order.id).await?;
+        let valid: Vec<&str> = invoices
+            .iter()
+            .filter(|i| i.is_valid())
+            .map(|i| i.number.as_str())
+            .collect();
+        if valid.is_empty() {
+            return Ok(());
+        }
+        let message = format!(
+            "order {} has invoices ({}); void them first (voidInvoice) before cancelling",
+            order.number,
+            valid.join(", ")
+        );
+        Err(ApiError::InvalidTransition {
+            message: message.clone(),
+            from: order.status,
+            allowed: Vec::new(),
+            reason: Some(message),
+        })
     }
 
     /// Issues an invoice: the deposit (`deposit`), the given `(lineNo, quantity)` pairs, or
@@ -214,10 +239,9 @@ impl Services {
     ) -> ApiResult<Settled> {
         staff_only(actor)?;
         for _ in 0..MAX_ATTEMPTS {
-            let invoice = self.invoice(loaders, actor, invoice_id).await?;
+            let (order, mut invoices, invoice) =
+                self.settlement_state(loaders, actor, invoice_id).await?;
             let reason = check_void(&invoice, reason)?;
-            let order = self.fresh_order(invoice.details.order_id).await?;
-            let mut invoices = self.store.invoices_of_order(order.id).await?;
             let mut voided = invoice.clone();
             voided.void_reason = Some(reason.clone());
             for i in &mut invoices {
@@ -296,7 +320,8 @@ impl Services {
             {
                 return self.replayed(loaders, actor, first).await;
             }
-            let invoice = self.invoice(loaders, actor, invoice_id).await?;
+            let (order, mut invoices, invoice) =
+                self.settlement_state(loaders, actor, invoice_id).await?;
             let now = super::now();
             let payment = check_payment(
                 &invoice,
@@ -312,8 +337,6 @@ impl Services {
                 },
                 now,
             )?;
-            let order = self.fresh_order(invoice.details.order_id).await?;
-            let mut invoices = self.store.invoices_of_order(order.id).await?;
             let mut paid = invoice.clone();
             paid.paid += payment.amount;
             if paid.outstanding().is_zero() {
@@ -456,6 +479,30 @@ impl Services {
         invoice_id: i64,
     ) -> ApiResult<Vec<CollectionActivity>> {
         Ok(self.store.collection_activities(&[invoice_id]).await?)
+    }
+
+    /// The order, its invoices and the one concerned, read in that order: the order's version
+    /// guards only what was read after it, so an invoice read before the order could miss a
+    /// payment committed in between and then be overwritten with a stale balance.
+    async fn settlement_state(
+        &self,
+        loaders: &Loaders,
+        actor: &Actor,
+        invoice_id: i64,
+    ) -> ApiResult<(Order, Vec<Invoice>, Invoice)> {
+        let order_id = self
+            .invoice(loaders, actor, invoice_id)
+            .await?
+            .details
+            .order_id;
+        let order = self.fresh_order(order_id).await?;
+        let invoices = self.store.invoices_of_order(order.id).await?;
+        let invoice = invoices
+            .iter()
+            .find(|i| i.id == invoice_id)
+            .cloned()
+            .ok_or_else(|| ApiError::NotFound(format!("invoice {invoice_id} not found")))?;
+        Ok((order, invoices, invoice))
     }
 
     /// The answer to a retried payment: the first payment, with its invoice and order as they

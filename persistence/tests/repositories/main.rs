@@ -21,5 +21,6 @@ mod listing;
 mod migrations;
 mod model;
 mod money;
+mod settlement;
 mod uniqueness;
 mod versions;

@@ -55,6 +55,7 @@ mod retries;
 mod review;
 mod scale_out;
 mod sessions;
+mod settlement;
 mod subscriptions;
 mod tokens;
 mod visibility;
