@@ -121,7 +121,7 @@ pub async fn serve(args: ServeArgs) -> CliResult<()> {
     if args.demo {
         crate::seed::demo_if_empty(&store, 42).await?;
     }
-    let hub = EventHub::new(4096);
+    let hub = EventHub::new(args.subscription_queue);
     let _dispatcher = spawn_dispatcher(
         store.clone(),
         hub.clone(),

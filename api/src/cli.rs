@@ -152,6 +152,10 @@ pub struct ServeArgs {
     /// one, every rule has its default severity and there is no minimum amount (see README).
     #[arg(long, env = "ORDERDESK_REVIEW_CONFIG")]
     pub review_config: Option<std::path::PathBuf>,
+    /// Events one subscription may have queued before it is cut off and told to resync
+    /// (websocket close 4001); protects the server from clients that do not read.
+    #[arg(long, env = "ORDERDESK_SUBSCRIPTION_QUEUE", default_value_t = 1024)]
+    pub subscription_queue: usize,
     /// Days without a logged contact after which an active order appears in its rep's
     /// `myFollowUps`.
     #[arg(long, env = "ORDERDESK_FOLLOW_UP_STALE_DAYS", default_value_t = 14)]

@@ -44,6 +44,8 @@ pub enum ApiError {
     },
     /// Rate limits (issue: hardening).
     LimitExceeded(String),
+    /// A subscriber fell a full queue behind: it must resubscribe from its last cursor.
+    ResyncRequired(String),
     /// The payment terms require money first (a deposit, or prepayment, before production).
     PaymentRequired(String),
     /// Anything else: logged with its cause, shown as a fixed message.
@@ -73,6 +75,7 @@ impl ApiError {
             ApiError::Conflict { .. } => "CONFLICT",
             ApiError::LimitExceeded(_) => "LIMIT_EXCEEDED",
             ApiError::PaymentRequired(_) => "PAYMENT_REQUIRED",
+            ApiError::ResyncRequired(_) => "RESYNC_REQUIRED",
             ApiError::Internal(_) => "INTERNAL",
         }
     }
@@ -86,7 +89,8 @@ impl From<ApiError> for async_graphql::Error {
             | ApiError::Forbidden(m)
             | ApiError::NotFound(m)
             | ApiError::LimitExceeded(m)
-            | ApiError::PaymentRequired(m) => (m, vec![]),
+            | ApiError::PaymentRequired(m)
+            | ApiError::ResyncRequired(m) => (m, vec![]),
             ApiError::BadInput { field, message } => (
                 message,
                 field

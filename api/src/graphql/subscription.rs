@@ -9,15 +9,14 @@ use std::sync::Arc;
 use async_graphql::{Context, Enum, ID, InputObject, Subscription};
 use domain::event::StoredEvent;
 use domain::ports::{EventLog, UserRepository};
-use domain::user::{Actor, Ownership};
+use domain::user::{Actor, Ownership, Role};
 use domain::{CustomerId, OrderId, UserId};
 use futures_util::Stream;
-use tokio::sync::broadcast::{Receiver, error::RecvError};
 
 use super::error::{ApiError, ApiResult};
 use super::types::{OrderEventNode, StatusChangeNode};
 use super::{ContextExt, parse_id};
-use crate::service::Services;
+use crate::service::{Received, Route, Services, Subscription};
 
 /// How many stored events one replay read fetches.
 const REPLAY_PAGE: u32 = 500;
@@ -140,7 +139,7 @@ impl SubscriptionRoot {
 struct Feed {
     /// Counts this subscription in `/metrics` until the stream is dropped.
     _active: crate::http::metrics::GaugeGuard,
-    receiver: Receiver<Arc<StoredEvent>>,
+    receiver: Subscription,
     services: Services,
     actor: Actor,
     order: Option<OrderId>,
@@ -164,24 +163,32 @@ impl Feed {
     ) -> ApiResult<Self> {
         let actor = ctx.actor()?;
         let services = ctx.services().clone();
+        let order = filter
+            .order_id
+            .as_ref()
+            .map(|id| parse_id("orderId", id).map(OrderId))
+            .transpose()?;
+        let customer = filter
+            .customer_id
+            .as_ref()
+            .map(|id| parse_id("customerId", id).map(CustomerId))
+            .transpose()?;
+        // The narrowest route that holds every event this feed may deliver.
+        let route = match (order, customer, actor.role, actor.customer_id) {
+            (Some(order), _, _, _) => Route::Order(order),
+            (None, Some(customer), _, _) => Route::Customer(customer),
+            (None, None, Role::Customer, Some(customer)) => Route::Customer(customer),
+            (None, None, Role::Sales, _) => Route::Rep(actor.user_id),
+            _ => Route::All,
+        };
         // Subscribe before reading anything so nothing committed in between is missed.
-        let receiver = services.hub.subscribe();
-        let order = match &filter.order_id {
-            Some(id) => {
-                let id = OrderId(parse_id("orderId", id)?);
-                services.order(ctx.loaders(), &actor, id).await?;
-                Some(id)
-            }
-            None => None,
-        };
-        let customer = match &filter.customer_id {
-            Some(id) => {
-                let id = CustomerId(parse_id("customerId", id)?);
-                services.customer(ctx.loaders(), &actor, id).await?;
-                Some(id)
-            }
-            None => None,
-        };
+        let receiver = services.hub.subscribe(route);
+        if let Some(id) = order {
+            services.order(ctx.loaders(), &actor, id).await?;
+        }
+        if let Some(id) = customer {
+            services.customer(ctx.loaders(), &actor, id).await?;
+        }
         Ok(Self {
             _active: services.metrics.subscription(),
             receiver,
@@ -227,16 +234,14 @@ impl Feed {
                 }
             } else {
                 match self.receiver.recv().await {
-                    Ok(event) => event,
-                    Err(RecvError::Closed) => return None,
-                    Err(RecvError::Lagged(missed)) => {
+                    Received::Event(event) => event,
+                    Received::Closed => return None,
+                    Received::Overflowed => {
                         self.done = true;
-                        return Some(Err(ApiError::Conflict {
-                            message: format!(
-                                "subscriber fell {missed} events behind; subscribe again with the last cursor received"
-                            ),
-                            versions: None,
-                        }
+                        return Some(Err(ApiError::ResyncRequired(format!(
+                            "this subscription fell too far behind; subscribe again with the last cursor received ({})",
+                            self.last_seq
+                        ))
                         .into()));
                     }
                 }

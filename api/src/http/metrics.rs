@@ -53,6 +53,8 @@ pub struct Snapshot {
     pub newest_event: i64,
     /// Last sequence number the dispatcher delivered.
     pub delivered_event: i64,
+    /// Subscriptions cut off as too slow (told to resync) since start.
+    pub resynced_subscriptions: u64,
     /// Pool connections open, and of those idle.
     pub pool: (u32, u32),
 }
@@ -239,6 +241,12 @@ impl Metrics {
                 (snapshot.newest_event - snapshot.delivered_event).max(0),
             ),
             (
+                "orderdesk_subscriptions_resynced_total",
+                "counter",
+                "Subscriptions that fell a full queue behind and were told to resync (close 4001).",
+                i64::try_from(snapshot.resynced_subscriptions).unwrap_or(i64::MAX),
+            ),
+            (
                 "orderdesk_db_pool_connections",
                 "gauge",
                 "Open database connections in the pool.",
@@ -282,6 +290,7 @@ mod tests {
         let text = metrics.render(&Snapshot {
             newest_event: 10,
             delivered_event: 7,
+            resynced_subscriptions: 0,
             pool: (4, 3),
         });
         assert!(text.contains("orderdesk_graphql_request_duration_seconds_bucket{operation=\"ListOrders\",le=\"0.005\"} 1"), "{text}");
@@ -298,6 +307,7 @@ mod tests {
                 .render(&Snapshot {
                     newest_event: 0,
                     delivered_event: 0,
+                    resynced_subscriptions: 0,
                     pool: (0, 0)
                 })
                 .contains("orderdesk_websocket_connections 0")
@@ -314,6 +324,7 @@ mod tests {
         let text = metrics.render(&Snapshot {
             newest_event: 0,
             delivered_event: 0,
+            resynced_subscriptions: 0,
             pool: (0, 0),
         });
         assert!(text.contains("operation=\"other\""));

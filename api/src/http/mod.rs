@@ -55,6 +55,7 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
             .await
             .unwrap_or(0),
         delivered_event: services.hub.delivered(),
+        resynced_subscriptions: services.hub.cut_off(),
         pool: services.store.pool_stats(),
     };
     (

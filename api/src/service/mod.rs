@@ -20,7 +20,7 @@ use domain::{CustomerId, UserId};
 use persistence::Store;
 
 pub use archive::FollowUp;
-pub use events::{EventHub, spawn_dispatcher};
+pub use events::{EventHub, Received, Route, Subscription, spawn_dispatcher};
 pub use orders::{CreateOrder, DraftPatch};
 pub use sessions::Session;
 pub use settlement::{CollectionItem, PaymentInput, Settled, line_no};

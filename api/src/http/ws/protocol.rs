@@ -64,6 +64,13 @@ impl Close {
         Self::new(4429, "Too many initialisation requests")
     }
 
+    /// 4001: a subscription fell a full queue behind (a slow client or network). The client
+    /// should reconnect and resubscribe with the last cursor it received; nothing is lost.
+    /// Not one of the protocol's fatal codes, so graphql-ws clients reconnect on their own.
+    pub fn resync() -> Self {
+        Self::new(4001, "Resync required: resubscribe from your last cursor")
+    }
+
     /// 1009: a message over the size limit.
     pub fn too_big() -> Self {
         Self::new(1009, "Message too big")

@@ -325,7 +325,19 @@ impl Connection {
                             payload: &response.errors,
                         },
                     )
-                    .await
+                    .await?;
+                    let fell_behind = response.errors.iter().any(|e| {
+                        e.extensions.as_ref().is_some_and(|ext| {
+                            ext.get("code") == Some(&async_graphql::Value::from("RESYNC_REQUIRED"))
+                        })
+                    });
+                    if fell_behind {
+                        // The connection's queue overflowed: say so at the connection level,
+                        // where every client library sees it, and let the client come back
+                        // with its cursors.
+                        return Err(Close::resync().into());
+                    }
+                    Ok(())
                 } else {
                     send(
                         socket,
