@@ -1,7 +1,7 @@
 //! The customer archive over GraphQL: contacts and preferences, purchase history, notes on
 //! orders, the interaction log and follow-ups.
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::archive::{Interaction, NewInteraction, OrderNote, PurchaseHistory, TopProduct};
@@ -12,7 +12,7 @@ use domain::{CustomerId, OrderId, ProductId};
 use super::error::{ApiError, ApiResult};
 use super::scalars::Dec;
 use super::types::{CustomerNode, MoneyNode, OrderNode, ProductNode, UserNode};
-use super::{ContextExt, encode_cursor, parse_id};
+use super::{ContextExt, parse_id};
 use crate::service::{FollowUp, user};
 
 /// How a contact with the customer happened.
@@ -308,13 +308,7 @@ impl InteractionNode {
 
 /// Relay connection of interactions.
 pub fn interaction_connection(page: Page<Interaction>) -> Connection<String, InteractionNode> {
-    let mut connection = Connection::new(false, page.has_next);
-    connection.edges = page
-        .items
-        .into_iter()
-        .map(|i| Edge::new(encode_cursor(i.id), InteractionNode(i)))
-        .collect();
-    connection
+    super::connection(page, |i| i.id, InteractionNode)
 }
 
 /// Why something is in `myFollowUps`.

@@ -14,7 +14,7 @@ pub mod types;
 use async_graphql::{Context, Schema};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use domain::ports::PageRequest;
+use domain::ports::{Page, PageRequest};
 use domain::user::Actor;
 
 use self::error::{ApiError, ApiResult};
@@ -126,6 +126,22 @@ fn decode_cursor(cursor: &str) -> ApiResult<i64> {
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .and_then(|text| text.strip_prefix(CURSOR_PREFIX)?.parse().ok())
         .ok_or_else(|| ApiError::bad_input("after", "not a cursor returned by this API"))
+}
+
+/// A Relay connection over one keyset page: `key` gives each item's cursor key, `node` its
+/// GraphQL type.
+pub fn connection<T, N: async_graphql::OutputType>(
+    page: Page<T>,
+    key: impl Fn(&T) -> i64,
+    node: impl Fn(T) -> N,
+) -> async_graphql::connection::Connection<String, N> {
+    let mut connection = async_graphql::connection::Connection::new(false, page.has_next);
+    connection.edges = page
+        .items
+        .into_iter()
+        .map(|item| async_graphql::connection::Edge::new(encode_cursor(key(&item)), node(item)))
+        .collect();
+    connection
 }
 
 /// Validates `first` / `after`.

@@ -1,6 +1,6 @@
 //! Settlement over GraphQL: invoices, payments, receivables and the aging report.
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::ports::{Page, ReceivableFilter, SettlementRepository};
@@ -14,7 +14,7 @@ use domain::{CustomerId, OrderId, UserId};
 use super::error::{ApiError, ApiResult};
 use super::scalars::Dec;
 use super::types::{CustomerNode, MoneyNode, OrderNode, UserNode};
-use super::{ContextExt, encode_cursor, page_request, parse_id};
+use super::{ContextExt, page_request, parse_id};
 use crate::service::{CollectionItem, PaymentInput, Settled, line_no, user};
 
 /// Most open invoices one aging report reads.
@@ -510,13 +510,7 @@ pub struct PaymentBehaviourNode {
 
 /// Relay connection of invoices.
 fn invoice_connection(page: Page<Invoice>) -> Connection<String, InvoiceNode> {
-    let mut connection = Connection::new(false, page.has_next);
-    connection.edges = page
-        .items
-        .into_iter()
-        .map(|i| Edge::new(encode_cursor(i.id), InvoiceNode(i)))
-        .collect();
-    connection
+    super::connection(page, |i| i.id, InvoiceNode)
 }
 
 fn staff_only(actor: &domain::user::Actor, what: &str) -> ApiResult<()> {

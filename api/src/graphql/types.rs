@@ -1,6 +1,6 @@
 //! GraphQL output types: their own structs over domain values (the database row is not the API).
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{ComplexObject, Context, Enum, ID, Json, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::catalog::{Customer, Product};
@@ -13,9 +13,9 @@ use domain::review::Finding;
 use domain::user::User;
 use rust_decimal::Decimal;
 
+use super::ContextExt;
 use super::error::{ApiError, ApiResult};
 use super::scalars::{Dec, money_amount};
-use super::{ContextExt, encode_cursor};
 use crate::service::user;
 
 /// Main status of an order; see the lifecycle in the README.
@@ -773,33 +773,15 @@ impl StatusChangeNode {
 
 /// Relay connection of orders.
 pub fn order_connection(page: Page<Order>) -> Connection<String, OrderNode> {
-    let mut connection = Connection::new(false, page.has_next);
-    connection.edges = page
-        .items
-        .into_iter()
-        .map(|order| Edge::new(encode_cursor(order.id.0), OrderNode(order)))
-        .collect();
-    connection
+    super::connection(page, |o| o.id.0, OrderNode)
 }
 
 /// Relay connection of customers.
 pub fn customer_connection(page: Page<Customer>) -> Connection<String, CustomerNode> {
-    let mut connection = Connection::new(false, page.has_next);
-    connection.edges = page
-        .items
-        .into_iter()
-        .map(|c| Edge::new(encode_cursor(c.id.0), CustomerNode(c)))
-        .collect();
-    connection
+    super::connection(page, |c| c.id.0, CustomerNode)
 }
 
 /// Relay connection of products.
 pub fn product_connection(page: Page<Product>) -> Connection<String, ProductNode> {
-    let mut connection = Connection::new(false, page.has_next);
-    connection.edges = page
-        .items
-        .into_iter()
-        .map(|p| Edge::new(encode_cursor(p.id.0), ProductNode(p)))
-        .collect();
-    connection
+    super::connection(page, |p| p.id.0, ProductNode)
 }

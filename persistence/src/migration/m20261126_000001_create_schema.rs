@@ -11,6 +11,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use super::columns::{big, big_null, id_pk, index, text, text_null};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -138,44 +140,6 @@ enum IdempotencyKeys {
     Fingerprint,
     ResultId,
     CreatedAt,
-}
-
-fn id_pk<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col)
-        .big_integer()
-        .not_null()
-        .auto_increment()
-        .primary_key()
-        .take()
-}
-
-fn big<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col).big_integer().not_null().take()
-}
-
-fn big_null<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col).big_integer().null().take()
-}
-
-fn text<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col).text().not_null().take()
-}
-
-fn text_null<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col).text().null().take()
-}
-
-fn index<T: IntoIden + 'static, C: IntoIden + 'static>(
-    name: &str,
-    table: T,
-    cols: Vec<C>,
-) -> IndexCreateStatement {
-    let mut index = Index::create();
-    index.name(name).table(table);
-    for col in cols {
-        index.col(col);
-    }
-    index.take()
 }
 
 #[async_trait::async_trait]

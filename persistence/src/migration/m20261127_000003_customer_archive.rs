@@ -4,6 +4,8 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, Statement};
 
+use super::columns::{big, id_pk, text};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -46,23 +48,6 @@ enum Interactions {
     FollowUpOn,
     FollowUpDoneAt,
     CreatedAt,
-}
-
-fn id_pk<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col)
-        .big_integer()
-        .not_null()
-        .auto_increment()
-        .primary_key()
-        .take()
-}
-
-fn big<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col).big_integer().not_null().take()
-}
-
-fn text<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col).text().not_null().take()
 }
 
 #[async_trait::async_trait]

@@ -2,6 +2,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use super::columns::{big, id_pk};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -58,19 +60,6 @@ enum Counters {
     Table,
     Name,
     Value,
-}
-
-fn id_pk<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col)
-        .big_integer()
-        .not_null()
-        .auto_increment()
-        .primary_key()
-        .take()
-}
-
-fn big<T: IntoIden>(col: T) -> ColumnDef {
-    ColumnDef::new(col).big_integer().not_null().take()
 }
 
 fn short<T: IntoIden>(col: T) -> ColumnDef {

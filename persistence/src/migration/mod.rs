@@ -2,6 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
+mod columns;
 mod m20261126_000001_create_schema;
 mod m20261126_000002_create_refresh_tokens;
 mod m20261127_000003_customer_archive;
