@@ -4,81 +4,14 @@
 //!
 //! Properties: nothing panics or hangs (run with `-timeout`), a document that does not parse is
 //! never accepted, and every response serialises to JSON as the HTTP layer writes it.
+//! Byte-level inputs rarely make valid operations; `graphql_operation` generates those.
 #![no_main]
 
-use std::future::Future;
-use std::pin::pin;
-use std::sync::{Arc, LazyLock};
-use std::task::{Context, Poll, Waker};
+#[path = "common/schema.rs"]
+mod schema;
 
-use api::graphql::{
-    AppSchema, MAX_COMPLEXITY, MAX_DEPTH, MutationRoot, QueryRoot, SubscriptionRoot,
-};
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
-use async_graphql::{BatchRequest, Request, Response, Schema, Value};
+use async_graphql::{BatchRequest, Request};
 use libfuzzer_sys::fuzz_target;
-
-/// Answers every request that passed parsing and validation with `null`, instead of running
-/// resolvers: they need the services (a database); what is fuzzed here is everything before them.
-struct StopBeforeResolvers;
-
-impl ExtensionFactory for StopBeforeResolvers {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(StopBeforeResolvers)
-    }
-}
-
-#[async_graphql::async_trait::async_trait]
-impl Extension for StopBeforeResolvers {
-    async fn execute(
-        &self,
-        _ctx: &ExtensionContext<'_>,
-        _operation_name: Option<&str>,
-        _next: NextExecute<'_>,
-    ) -> Response {
-        Response::new(Value::Null)
-    }
-}
-
-/// The schema as `api::graphql::build_schema` makes it (same limits and production switches),
-/// without data and with [`StopBeforeResolvers`]. Keep the two in step.
-fn schema(production: bool) -> AppSchema {
-    let builder = Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
-        .extension(StopBeforeResolvers);
-    if production {
-        builder
-            .disable_introspection()
-            .disable_suggestions()
-            .finish()
-    } else {
-        builder.finish()
-    }
-}
-
-static SCHEMAS: LazyLock<[AppSchema; 2]> = LazyLock::new(|| [schema(false), schema(true)]);
-
-/// Polls a future that never waits on I/O (parsing and validation do not) to completion.
-fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-    }
-}
-
-fn check(schema: &AppSchema, request: Request) {
-    let parses = async_graphql::parser::parse_query(&request.query).is_ok();
-    let response = block_on(schema.execute(request));
-    assert!(
-        parses || !response.errors.is_empty(),
-        "a document that does not parse was accepted"
-    );
-    serde_json::to_vec(&response).expect("every response serialises");
-}
 
 fn requests(body: &[u8]) -> Vec<Request> {
     let mut requests = Vec::new();
@@ -100,9 +33,9 @@ fn requests(body: &[u8]) -> Vec<Request> {
 }
 
 fuzz_target!(|body: &[u8]| {
-    for schema in SCHEMAS.iter() {
+    for schema in schema::SCHEMAS.iter() {
         for request in requests(body) {
-            check(schema, request);
+            schema::check(schema, request);
         }
     }
 });

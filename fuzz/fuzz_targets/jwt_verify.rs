@@ -2,8 +2,9 @@
 //! `connection_init` runs it.
 //!
 //! Properties: `JwtKeys::verify` and `JwtKeys::from_bearer` never panic; a token is accepted only
-//! when it is HS256-signed with our key, carries `iss`, `sub`, `iat` and an `exp` not past the
-//! leeway, no `nbf` in the future, and the actor it yields is exactly what the claims say.
+//! when it is HS256-signed with our key (kid `primary` or none), carries `iss`, `sub`, `iat` and an
+//! `exp` not past the leeway, no `nbf` in the future, and the actor it yields is exactly what the
+//! claims say.
 //! Inputs are either raw text or tokens assembled from fuzzed headers, claims and signatures
 //! (right key, wrong key, other HMAC algorithms, garbage, none), so the fuzzer gets past the
 //! signature check and exercises the claim validation behind it.
@@ -23,54 +24,93 @@ const OTHER_SECRET: &[u8] = b"somebody-elses-secret";
 /// `JwtKeys::from_secret`'s leeway, in seconds.
 const LEEWAY: i64 = 30;
 
+// Variants are ordered so that the first one (what `arbitrary` picks when the input runs out)
+// is what our own tokens carry: short inputs are valid tokens, and the fuzzer mutates away from
+// them one part at a time. Without that bias it never assembles a token that passes.
 #[derive(Arbitrary, Debug)]
 enum Input {
+    /// A three-part token assembled from fuzzed parts.
+    Token {
+        header: HeaderPart,
+        claims: ClaimsPart,
+        signature: Signature,
+    },
     /// Any text, as an attacker may send it.
     Raw(String),
     /// A `Bearer` header value, verbatim.
     Header(String),
-    /// A three-part token assembled from fuzzed parts.
-    Token {
-        header: HeaderPart,
-        claims: Vec<(ClaimName, Field)>,
-        signature: Signature,
-    },
 }
 
 #[derive(Arbitrary, Debug)]
 enum HeaderPart {
-    /// Arbitrary header text.
-    Text(String),
+    /// `{"alg":"HS256","typ":"JWT","kid":"primary"}`, as we issue.
+    Ours,
     /// `{"alg": ..., "typ": ..., "kid": ...}` with fuzzed values.
     Fields { alg: Field, typ: Field, kid: Field },
+    /// Arbitrary header text.
+    Text(String),
 }
 
-#[derive(Arbitrary, Debug, Clone, Copy)]
-enum ClaimName {
-    Sub,
-    Role,
-    Cust,
-    Iss,
-    Iat,
-    Exp,
-    Nbf,
-    Aud,
-    Other,
+/// One claim: as our tokens carry it, missing, or something else.
+#[derive(Arbitrary, Debug)]
+enum Claim {
+    Ours,
+    Absent,
+    Other(Field),
 }
 
-impl ClaimName {
-    fn as_str(self) -> &'static str {
-        match self {
-            ClaimName::Sub => "sub",
-            ClaimName::Role => "role",
-            ClaimName::Cust => "cust",
-            ClaimName::Iss => "iss",
-            ClaimName::Iat => "iat",
-            ClaimName::Exp => "exp",
-            ClaimName::Nbf => "nbf",
-            ClaimName::Aud => "aud",
-            ClaimName::Other => "x",
+#[derive(Arbitrary, Debug)]
+struct ClaimsPart {
+    sub: Claim,
+    role: Claim,
+    cust: Claim,
+    iss: Claim,
+    iat: Claim,
+    exp: Claim,
+    nbf: Claim,
+    aud: Claim,
+    extra: Vec<(String, Field)>,
+}
+
+impl ClaimsPart {
+    /// The claims as a JSON object; `extra` comes last, so it may override a claim.
+    fn to_json(&self, now: i64) -> Value {
+        let ours = |name: &str| match name {
+            "sub" => Some(json!("7")),
+            "role" => Some(json!("CUSTOMER")),
+            "cust" => Some(json!(3)),
+            "iss" => Some(json!("orderdesk")),
+            "iat" => Some(json!(now)),
+            "exp" => Some(json!(now + 900)),
+            _ => None, // `nbf` and `aud`: our tokens have none
+        };
+        let mut map = Map::new();
+        let claims = [
+            ("sub", &self.sub),
+            ("role", &self.role),
+            ("cust", &self.cust),
+            ("iss", &self.iss),
+            ("iat", &self.iat),
+            ("exp", &self.exp),
+            ("nbf", &self.nbf),
+            ("aud", &self.aud),
+        ];
+        for (name, claim) in claims {
+            let value = match claim {
+                Claim::Ours => ours(name),
+                Claim::Absent => None,
+                Claim::Other(field) => field.to_json(now),
+            };
+            if let Some(value) = value {
+                map.insert(name.to_owned(), value);
+            }
         }
+        for (name, field) in &self.extra {
+            if let Some(value) = field.to_json(now) {
+                map.insert(name.clone(), value);
+            }
+        }
+        Value::Object(map)
     }
 }
 
@@ -93,6 +133,8 @@ enum Field {
     Role(u8, bool),
     /// Our issuer.
     Issuer,
+    /// Our key id.
+    Kid,
     /// A number as a string (a subject).
     Id(i64),
     List(Vec<String>),
@@ -100,15 +142,15 @@ enum Field {
 
 #[derive(Arbitrary, Debug)]
 enum Signature {
+    /// HMAC with our secret, with the algorithm chosen here (0: HS256).
+    OurKey(u8),
+    /// HMAC with another secret.
+    OtherKey(u8),
     /// `header.claims` (two parts).
     Missing,
     /// `header.claims.`
     Empty,
     Garbage(String),
-    /// HMAC with our secret, with the algorithm chosen here.
-    OurKey(u8),
-    /// HMAC with another secret.
-    OtherKey(u8),
 }
 
 const ALGORITHMS: [&str; 8] = [
@@ -137,6 +179,7 @@ impl Field {
                 })
             }
             Field::Issuer => json!("orderdesk"),
+            Field::Kid => json!("primary"),
             Field::Id(id) => json!(id.to_string()),
             Field::List(items) => json!(items),
         })
@@ -163,13 +206,9 @@ struct Built {
     claims: Option<Value>,
 }
 
-fn build(
-    header: &HeaderPart,
-    claims: &[(ClaimName, Field)],
-    signature: &Signature,
-    now: i64,
-) -> Built {
+fn build(header: &HeaderPart, claims: &ClaimsPart, signature: &Signature, now: i64) -> Built {
     let header_text = match header {
+        HeaderPart::Ours => r#"{"typ":"JWT","alg":"HS256","kid":"primary"}"#.to_owned(),
         HeaderPart::Text(text) => text.clone(),
         HeaderPart::Fields { alg, typ, kid } => object([
             ("alg", alg.to_json(now)),
@@ -178,13 +217,7 @@ fn build(
         ])
         .to_string(),
     };
-    // Later duplicates win, as in a JSON object literal read by serde_json's `Value`.
-    let claims_text = object(
-        claims
-            .iter()
-            .map(|(name, field)| (name.as_str(), field.to_json(now))),
-    )
-    .to_string();
+    let claims_text = claims.to_json(now).to_string();
     let message = format!(
         "{}.{}",
         URL_SAFE_NO_PAD.encode(&header_text),
@@ -232,6 +265,15 @@ fn assert_deserved(built: &Built, actor: &domain::user::Actor, before: i64, afte
         .as_ref()
         .unwrap_or_else(|| panic!("header is not JSON: {}", context()));
     assert_eq!(header["alg"], "HS256", "{}", context());
+    // One key is configured, `primary`; a token without a kid means it.
+    assert!(
+        header
+            .get("kid")
+            .filter(|kid| !kid.is_null())
+            .is_none_or(|kid| kid == "primary"),
+        "unknown kid: {}",
+        context()
+    );
     let claims = built
         .claims
         .as_ref()
@@ -242,11 +284,15 @@ fn assert_deserved(built: &Built, actor: &domain::user::Actor, before: i64, afte
         .unwrap_or_else(|| panic!("exp not an integer: {}", context()));
     assert!(exp >= before - LEEWAY, "expired: {}", context());
     assert!(claims["iat"].is_i64(), "iat not an integer: {}", context());
+    // A NumericDate may have a fraction (RFC 7519 section 2): `nbf` is any number, and only ours
+    // is checked, so it may be a float (jsonwebtoken truncates it).
     if let Some(nbf) = claims.get("nbf").filter(|v| !v.is_null()) {
         let nbf = nbf
-            .as_i64()
-            .unwrap_or_else(|| panic!("nbf not an integer: {}", context()));
-        assert!(nbf <= after + LEEWAY, "not yet valid: {}", context());
+            .as_f64()
+            .unwrap_or_else(|| panic!("nbf not a number: {}", context()));
+        #[allow(clippy::cast_precision_loss)]
+        let latest = (after + LEEWAY + 1) as f64;
+        assert!(nbf <= latest, "not yet valid: {}", context());
     }
     let sub = claims["sub"]
         .as_str()
@@ -272,9 +318,9 @@ fn assert_deserved(built: &Built, actor: &domain::user::Actor, before: i64, afte
 fn near_time_edge(claims: Option<&Value>, before: i64, after: i64) -> bool {
     let Some(claims) = claims else { return false };
     let near = |name: &str, edge_before: i64, edge_after: i64| {
-        claims[name]
-            .as_i64()
-            .is_some_and(|t| (edge_before - 2..=edge_after + 2).contains(&t))
+        #[allow(clippy::cast_precision_loss)]
+        let edges = (edge_before - 2) as f64..=(edge_after + 2) as f64;
+        claims[name].as_f64().is_some_and(|t| edges.contains(&t))
     };
     near("exp", before - LEEWAY, after - LEEWAY) || near("nbf", before + LEEWAY, after + LEEWAY)
 }
@@ -317,6 +363,11 @@ fuzz_target!(|input: Input| {
                 );
             }
             if let Auth::User(actor) = &verdict {
+                // `FUZZ_SHOW_ACCEPTED=1 .../jwt_verify -runs=0 corpus/jwt_verify` lists what the
+                // corpus gets accepted: evidence that the fuzzer gets past the signature check.
+                if std::env::var_os("FUZZ_SHOW_ACCEPTED").is_some() {
+                    eprintln!("accepted {actor:?}: {}", built.token);
+                }
                 assert_deserved(&built, actor, before, after);
             }
         }

@@ -1,24 +1,38 @@
 //! Money and decimal input: `parse_decimal` (behind the `Decimal` scalar), `Currency::parse`,
-//! `Money::new`, `Quantity::new`, `DiscountPercent::new`, `PaymentTerms::parse`, and the line and
-//! order totals computed from values those accept.
+//! `Money::new`, `Quantity::new`, `DiscountPercent::new`, `PaymentTerms::parse`, and the lines and
+//! totals `build_lines` makes of them, as `createOrder` does.
 //!
 //! Properties: nothing panics; what parses prints back to the same value (decimals through the
 //! scalar's wire form, currencies, payment terms); accepted values respect their documented
-//! bounds; and an order built only from accepted values has a total that can be computed and
-//! stored (amounts are stored as integers of 10^-4 units in an i64).
+//! bounds; `build_lines` accepts exactly the lines its documented rules allow (worked out here
+//! independently, including the order-total bound `check_total` enforces), builds them as asked,
+//! and names an offending field when it refuses; and every order it accepts has line and order
+//! totals that compute without overflow, stay within `max_amount` (plus per-line rounding) and
+//! can be stored (amounts are stored as i64 integers of 10^-4 units).
+//! `regressions/money_parse/` holds an input that once broke the last property.
 #![no_main]
 
+use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use api::graphql::scalars::Dec;
 use arbitrary::Arbitrary;
 use async_graphql::{ScalarType, Value};
-use domain::catalog::PaymentTerms;
-use domain::money::{Currency, Money, PRICE_SCALE, parse_decimal, round_to_minor};
-use domain::order::{DiscountPercent, NewOrder, OrderContent, OrderLine, Quantity};
+use domain::ValidationError;
+use domain::catalog::{PaymentTerms, Product, ProductDetails, Sku};
+use domain::money::{Currency, Money, PRICE_SCALE, max_amount, parse_decimal, round_to_minor};
+use domain::order::{
+    DiscountPercent, LineInput, MAX_LINES, NewOrder, OrderContent, OrderLine, Quantity, build_lines,
+};
 use domain::{CustomerId, ProductId, UserId};
 use libfuzzer_sys::fuzz_target;
 use rust_decimal::Decimal;
+
+/// `FUZZ_SHOW_ACCEPTED=1 fuzz/target/<triple>/release/money_parse -runs=0 fuzz/corpus/money_parse`
+/// lists which orders of a corpus `build_lines` accepted, and which field it refused the others
+/// for: evidence that the fuzzer reaches both sides, including the order-total bound.
+static SHOW: LazyLock<bool> = LazyLock::new(|| std::env::var_os("FUZZ_SHOW_ACCEPTED").is_some());
 
 #[derive(Arbitrary, Debug)]
 struct Input {
@@ -123,21 +137,74 @@ fn payment_terms(text: &str, value: &Terms) {
     }
 }
 
+/// What `build_lines` must make of `count` copies of `line` for a product listed at `list_price`,
+/// worked out from its documented rules: the lines, or the fields that are invalid.
+fn expected_lines(
+    line: &LineInput,
+    list_price: Decimal,
+    currency: Currency,
+    count: usize,
+) -> Result<Vec<OrderLine>, Vec<&'static str>> {
+    let mut invalid = Vec::new();
+    let unit_price = match line.unit_price {
+        None => Some(list_price),
+        Some(price) if price < Decimal::ZERO => None,
+        Some(price) => Money::new(price, currency).ok().map(|m| m.amount()),
+    };
+    if unit_price.is_none() {
+        invalid.push("unitPrice");
+    }
+    let quantity = Quantity::new(line.quantity).ok();
+    if quantity.is_none() {
+        invalid.push("quantity");
+    }
+    let discount = DiscountPercent::new(line.discount_percent.unwrap_or_default()).ok();
+    if discount.is_none() {
+        invalid.push("discountPercent");
+    }
+    let (Some(unit_price), Some(quantity), Some(discount)) = (unit_price, quantity, discount)
+    else {
+        return Err(invalid);
+    };
+    // At most 10^9 x 10^13 x 200: no overflow in a Decimal.
+    let gross = quantity.get() * unit_price * Decimal::from(count);
+    if gross > max_amount() {
+        invalid.push("lines");
+        return Err(invalid);
+    }
+    let lines = (1..=count)
+        .map(|line_no| OrderLine {
+            line_no: u32::try_from(line_no).expect("at most MAX_LINES"),
+            product_id: line.product_id,
+            sku: "SKU-1".to_owned(),
+            description: "fuzzed".to_owned(),
+            quantity,
+            unit_price,
+            discount,
+        })
+        .collect();
+    Ok(lines)
+}
+
 fuzz_target!(|input: Input| {
     let currency = currency(&input.currency);
     payment_terms(&input.terms, &input.terms_value);
 
-    let price = decimal(&input.price).and_then(|d| {
-        let money = Money::new(d, currency).ok()?;
+    let price = decimal(&input.price);
+    let money = price.and_then(|d| Money::new(d, currency).ok());
+    if let Some(money) = money {
         assert!(money.amount().scale() <= PRICE_SCALE, "{money:?}");
+        assert!(money.amount().abs() <= max_amount(), "{money:?}");
+        assert!(
+            fits_storage(money.amount(), PRICE_SCALE),
+            "{money:?} cannot be stored"
+        );
         let _ = money.to_string();
         let rounded = round_to_minor(money.amount(), currency);
         assert!(rounded.scale() <= currency.minor_units(), "{rounded}");
-        // A unit price as `build_lines` accepts it.
-        (!money.amount().is_sign_negative()).then_some(money.amount())
-    });
-    let quantity = decimal(&input.quantity).and_then(|d| Quantity::new(d).ok());
-    if let Some(q) = quantity {
+    }
+    let quantity = decimal(&input.quantity);
+    if let Some(q) = quantity.and_then(|d| Quantity::new(d).ok()) {
         assert!(
             q.get() > Decimal::ZERO && q.get() <= Decimal::from(1_000_000_000),
             "{q:?}"
@@ -147,8 +214,8 @@ fuzz_target!(|input: Input| {
             "{q:?} cannot be stored"
         );
     }
-    let discount = decimal(&input.discount).and_then(|d| DiscountPercent::new(d).ok());
-    if let Some(d) = discount {
+    let discount = decimal(&input.discount);
+    if let Some(d) = discount.and_then(|d| DiscountPercent::new(d).ok()) {
         assert!(
             d.get() >= Decimal::ZERO && d.get() <= Decimal::ONE_HUNDRED,
             "{d:?}"
@@ -159,57 +226,110 @@ fuzz_target!(|input: Input| {
         );
     }
 
-    let (Some(unit_price), Some(quantity)) = (price, quantity) else {
+    // An order as `createOrder` builds it: `lines` lines of the fuzzed quantity, price and
+    // discount through `build_lines`, priced from the catalogue when the price does not parse.
+    let Some(quantity) = quantity else {
         return;
     };
-    let line = OrderLine {
-        line_no: 1,
-        product_id: ProductId(1),
-        sku: "SKU-1".to_owned(),
-        description: "fuzzed".to_owned(),
-        quantity,
-        unit_price,
-        discount: discount.unwrap_or_default(),
+    let list_price = money
+        .filter(|m| !m.amount().is_sign_negative())
+        .unwrap_or_else(|| Money::new(Decimal::ONE, currency).expect("one unit is an amount"));
+    let product = Product {
+        id: ProductId(1),
+        details: ProductDetails {
+            sku: Sku::parse("SKU-1").expect("a valid SKU"),
+            name: "fuzzed".to_owned(),
+            unit: "pcs".to_owned(),
+            list_price,
+            lead_time_days: 0,
+            active: true,
+            unit_cost: None,
+        },
+        version: 1,
     };
-    let lines = usize::from(input.lines) % domain::order::MAX_LINES + 1;
+    let products = HashMap::from([(product.id, product)]);
+    let line = LineInput {
+        product_id: ProductId(1),
+        quantity,
+        unit_price: price,
+        discount_percent: discount,
+    };
+    let count = usize::from(input.lines) % MAX_LINES + 1;
+    let expected = expected_lines(&line, list_price.amount(), currency, count);
+    let lines = match (
+        build_lines(&vec![line; count], &products, currency),
+        expected,
+    ) {
+        (Ok(lines), Ok(expected)) => {
+            assert_eq!(lines, expected, "{count} lines built other than asked");
+            lines
+        }
+        (Err(ValidationError::Invalid { field, message }), Err(invalid)) => {
+            assert!(
+                invalid.contains(&field),
+                "refused naming {field} ({message}), but what is wrong is {invalid:?}"
+            );
+            if *SHOW {
+                eprintln!("refused {field}");
+            }
+            return;
+        }
+        (Ok(lines), Err(invalid)) => panic!("accepted despite {invalid:?}: {lines:?}"),
+        (Err(e), Ok(_)) => panic!("refused {count} valid lines: {e}"),
+    };
+    // Accepted: every stored number and the total must compute without overflow and fit, and
+    // stay within the documented bound: the gross total is at most `max_amount`, discounts only
+    // lower it, and rounding each line to the minor unit adds at most half a minor unit.
+    let half_minor = Decimal::new(5, currency.minor_units() + 1);
+    let mut sum = Decimal::ZERO;
+    for line in &lines {
+        assert!(
+            fits_storage(line.unit_price, PRICE_SCALE),
+            "{line:?}: unit price"
+        );
+        let total = line.total(currency);
+        assert!(fits_storage(total, PRICE_SCALE), "{line:?}: total {total}");
+        assert!(
+            total.scale() <= currency.minor_units(),
+            "{line:?}: total {total}"
+        );
+        let gross = line.quantity.get() * line.unit_price;
+        assert!(
+            total >= Decimal::ZERO && total <= gross + half_minor,
+            "{line:?}: total {total} outside 0..={gross} (+ rounding)"
+        );
+        if line.discount.get() == Decimal::ONE_HUNDRED {
+            assert!(total.is_zero(), "{line:?}: fully discounted, total {total}");
+        }
+        sum += total;
+    }
+    assert!(
+        sum <= max_amount() + half_minor * Decimal::from(lines.len()),
+        "{count} lines total {sum}, beyond {}",
+        max_amount()
+    );
+    if *SHOW {
+        eprintln!("accepted {count} x {:?} {currency}", lines[0]);
+    }
     let order = NewOrder {
         customer_id: CustomerId(1),
         sales_rep_id: UserId(1),
         currency,
         content: OrderContent {
-            lines: vec![line.clone(); lines],
+            lines,
             requested_date: None,
             delivery_address: None,
             payment_terms: PaymentTerms::Prepaid,
             customer_po: None,
             notes: None,
         },
-        created_at: chrono_epoch(),
+        created_at: chrono::DateTime::UNIX_EPOCH,
     };
-    // The domain refuses orders whose total would not fit (the bug this target found); what it
-    // accepts must compute and store exactly.
-    if domain::order::check_total(&order.content.lines).is_err() {
-        return;
-    }
-    // What `createOrder` computes and stores for an order of accepted values.
-    let line_total = line.total(currency);
     let total = order.total();
-    assert!(
-        fits_storage(unit_price, PRICE_SCALE),
-        "unit price {unit_price} cannot be stored"
-    );
-    assert!(
-        fits_storage(line_total, PRICE_SCALE),
-        "line total {line_total} cannot be stored"
-    );
+    assert_eq!(total, sum, "the order total is the sum of the line totals");
     assert!(
         fits_storage(total, PRICE_SCALE),
         "order total {total} cannot be stored"
     );
-    assert_eq!(total, line_total * Decimal::from(lines));
     let _ = Decimal::from_str(&total.to_string()).expect("a total prints as a decimal");
 });
-
-fn chrono_epoch() -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::UNIX_EPOCH
-}

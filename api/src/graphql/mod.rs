@@ -128,6 +128,15 @@ fn decode_cursor(cursor: &str) -> ApiResult<i64> {
         .ok_or_else(|| ApiError::bad_input("after", "not a cursor returned by this API"))
 }
 
+/// Complexity of a list field: its children's cost times the page size. `first` is clamped to
+/// what a page can hold and the product saturates, so a hostile `first: 2147483647` nested a few
+/// levels deep is "too complex" rather than an arithmetic overflow (found by the
+/// `graphql_operation` fuzz target: validation runs before authentication).
+pub fn list_complexity(first: Option<i32>, child_complexity: usize) -> usize {
+    let page = usize::try_from(first.unwrap_or(20).clamp(0, MAX_PAGE)).unwrap_or(0);
+    page.saturating_mul(child_complexity)
+}
+
 /// A Relay connection over one keyset page: `key` gives each item's cursor key, `node` its
 /// GraphQL type.
 pub fn connection<T, N: async_graphql::OutputType>(
@@ -170,6 +179,14 @@ pub fn parse_id(field: &str, id: &async_graphql::ID) -> ApiResult<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_complexity_clamps_the_page_and_saturates() {
+        assert_eq!(list_complexity(None, 3), 60);
+        assert_eq!(list_complexity(Some(-5), 3), 0);
+        assert_eq!(list_complexity(Some(i32::MAX), 3), 300);
+        assert_eq!(list_complexity(Some(100), usize::MAX), usize::MAX);
+    }
 
     #[test]
     fn cursors_round_trip_and_foreign_ones_are_refused() {

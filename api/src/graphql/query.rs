@@ -88,7 +88,7 @@ impl CoreQuery {
     }
 
     /// Customers visible to the caller, newest first.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "super::list_complexity(first, child_complexity)")]
     async fn customers(
         &self,
         ctx: &Context<'_>,
@@ -127,7 +127,7 @@ impl CoreQuery {
     }
 
     /// The product catalogue, newest first.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "super::list_complexity(first, child_complexity)")]
     async fn products(
         &self,
         ctx: &Context<'_>,
@@ -161,7 +161,7 @@ impl CoreQuery {
     }
 
     /// Orders visible to the caller, newest first, keyset-paginated.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "super::list_complexity(first, child_complexity)")]
     async fn orders(
         &self,
         ctx: &Context<'_>,

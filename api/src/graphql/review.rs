@@ -68,7 +68,7 @@ impl ReviewQuery {
 
     /// PENDING_APPROVAL orders of the caller's team (every team for an ADMIN), newest first.
     /// MANAGER and ADMIN only.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "super::list_complexity(first, child_complexity)")]
     async fn pending_approvals(
         &self,
         ctx: &Context<'_>,

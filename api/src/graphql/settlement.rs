@@ -544,7 +544,7 @@ impl SettlementQuery {
 
     /// Open invoices (money still owed) visible to the caller, newest first; each tells its
     /// outstanding amount and days overdue.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "super::list_complexity(first, child_complexity)")]
     async fn receivables(
         &self,
         ctx: &Context<'_>,

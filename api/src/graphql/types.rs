@@ -228,7 +228,7 @@ impl CustomerNode {
         self.0.version
     }
     /// The customer's orders visible to the caller, newest first.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "super::list_complexity(first, child_complexity)")]
     async fn orders(
         &self,
         ctx: &Context<'_>,
@@ -279,7 +279,7 @@ impl CustomerNode {
         super::settlement::customer_payment_behaviour(ctx, self.0.id).await
     }
     /// Logged contacts with the customer, newest first. Staff only: FORBIDDEN for CUSTOMER users.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "super::list_complexity(first, child_complexity)")]
     async fn interactions(
         &self,
         ctx: &Context<'_>,
@@ -523,7 +523,7 @@ impl OrderNode {
             .collect())
     }
     /// Logged contacts about this order, newest first. Staff only: FORBIDDEN for CUSTOMER users.
-    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    #[graphql(complexity = "super::list_complexity(first, child_complexity)")]
     async fn interactions(
         &self,
         ctx: &Context<'_>,
@@ -693,7 +693,8 @@ impl OrderEventNode {
         &self.0.order_number
     }
     /// ORDER_CREATED, DRAFT_UPDATED, REVIEW_COMPLETED, ORDER_CONFIRMED, STATUS_CHANGED,
-    /// INVOICE_ISSUED, INVOICE_VOIDED, PAYMENT_RECORDED, PAYMENT_STATUS_CHANGED or COLLECTION_LOGGED.
+    /// INVOICE_ISSUED, INVOICE_VOIDED, PAYMENT_RECORDED, PAYMENT_STATUS_CHANGED, COLLECTION_LOGGED
+    /// or ORDER_REASSIGNED.
     #[graphql(name = "type")]
     async fn event_type(&self) -> &'static str {
         self.0.kind.type_name()

@@ -371,4 +371,18 @@ async fn a_query_that_is_too_complex_is_refused(backend: Backend) {
         "nothing is executed:\n{}",
         pretty(&body)
     );
+
+    // Narrow but multiplied: huge page sizes nested three deep once overflowed the complexity
+    // arithmetic during validation (found by fuzzing; no token needed to reach it).
+    let nested = "{ customers(first: 2147483647) { nodes { orders(first: 2147483647) { nodes { \
+                  customer { orders(first: 2147483647) { nodes { id } } } } } } } }";
+    for token in [admin.token(), None] {
+        let body = app.gql(nested, json!({}), token).await;
+        assert_error(&body, "QUERY_TOO_COMPLEX");
+    }
+    assert_eq!(
+        error_code(&app.gql(ME, json!({}), admin.token()).await),
+        None,
+        "the server keeps serving"
+    );
 }
