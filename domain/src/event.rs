@@ -109,6 +109,15 @@ pub enum OrderEventKind {
         /// After.
         to: PaymentStatus,
     },
+    /// The order moved to another sales rep; the previous rep no longer sees it.
+    OrderReassigned {
+        /// The previous rep.
+        from: UserId,
+        /// The new rep.
+        to: UserId,
+        /// Why.
+        reason: Option<String>,
+    },
     /// The main status changed.
     StatusChanged {
         /// Before.
@@ -134,6 +143,7 @@ impl OrderEventKind {
             OrderEventKind::PaymentRecorded { .. } => "PAYMENT_RECORDED",
             OrderEventKind::PaymentStatusChanged { .. } => "PAYMENT_STATUS_CHANGED",
             OrderEventKind::CollectionLogged { .. } => "COLLECTION_LOGGED",
+            OrderEventKind::OrderReassigned { .. } => "ORDER_REASSIGNED",
             OrderEventKind::StatusChanged { .. } => "STATUS_CHANGED",
         }
     }

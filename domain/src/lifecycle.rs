@@ -227,6 +227,8 @@ pub enum CommandKind {
     Resume,
     /// Cancel with a reason.
     Cancel,
+    /// Move the order to another sales rep (not a status change; see [`reassign`]).
+    Reassign,
 }
 
 impl CommandKind {
@@ -248,6 +250,7 @@ impl CommandKind {
             CommandKind::Hold => "hold",
             CommandKind::Resume => "resume",
             CommandKind::Cancel => "cancel",
+            CommandKind::Reassign => "reassign",
         }
     }
 }
@@ -469,7 +472,8 @@ impl OrderCommand {
                 | CommandKind::Submit
                 | CommandKind::Approve
                 | CommandKind::Reject
-                | CommandKind::Confirm,
+                | CommandKind::Confirm
+                | CommandKind::Reassign,
             )
             | None => Err(OrderError::InvalidTransition {
                 from: order.status,
@@ -667,6 +671,55 @@ pub fn decide(
         order: next,
         events,
         lines_changed,
+    })
+}
+
+/// Moves an order to another sales rep (a rep leaves, territories change). Not a status change:
+/// any order that is not final may move. Only a MANAGER (to themselves or a rep of their team,
+/// checked by the caller who knows the team) or an ADMIN may do it.
+///
+/// # Errors
+/// `Forbidden` for other roles; `InvalidTransition` for a final order; `Validation` when the
+/// order already belongs to `to` or the reason is too long.
+pub fn reassign(
+    order: &Order,
+    to: crate::ids::UserId,
+    reason: Option<&str>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<Decision, OrderError> {
+    if !actor.role.is_manager_or_admin() {
+        return Err(OrderError::Forbidden(
+            "only a manager or an admin may reassign an order".into(),
+        ));
+    }
+    if order.status.is_final() {
+        return Err(OrderError::InvalidTransition {
+            from: order.status,
+            command: CommandKind::Reassign,
+            allowed: Vec::new(),
+        });
+    }
+    if order.sales_rep_id == to {
+        return Err(ValidationError::invalid(
+            "salesRepId",
+            format!("order {} already belongs to user {to}", order.number),
+        )
+        .into());
+    }
+    let reason = optional_text("reason", reason, 1000)?;
+    let mut next = order.clone();
+    next.sales_rep_id = to;
+    next.version = order.version + 1;
+    next.updated_at = now;
+    Ok(Decision {
+        order: next,
+        events: vec![OrderEventKind::OrderReassigned {
+            from: order.sales_rep_id,
+            to,
+            reason,
+        }],
+        lines_changed: false,
     })
 }
 

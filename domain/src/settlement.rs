@@ -662,9 +662,14 @@ impl NewCollectionActivity {
                 }
             }
             _ => {
-                if self.promised_date.is_some() || self.promised_amount.is_some() {
+                let field = match (self.promised_date, self.promised_amount) {
+                    (Some(_), _) => Some("promisedDate"),
+                    (None, Some(_)) => Some("promisedAmount"),
+                    (None, None) => None,
+                };
+                if let Some(field) = field {
                     return Err(ValidationError::invalid(
-                        "promisedDate",
+                        field,
                         "only a PROMISE_TO_PAY has a promised date or amount",
                     )
                     .into());

@@ -550,6 +550,8 @@ fn design_allows(
                             matches!(h, S::Confirmed | S::InProduction | S::ReadyToShip)
                         })))
         }
+        // Not a status move: `decide` never takes it (see `reassign`).
+        C::Reassign => false,
     }
 }
 
@@ -600,6 +602,36 @@ fn any_actor() -> impl Strategy<Value = Actor> {
             customer_id: None,
         },
     ])
+}
+
+#[test]
+fn only_managers_and_admins_reassign_unfinished_orders() {
+    let confirmed = order(S::Confirmed, None);
+    let decision =
+        domain::lifecycle::reassign(&confirmed, UserId(7), Some(" rep left "), &MANAGER, now())
+            .unwrap();
+    assert_eq!(decision.order.sales_rep_id, UserId(7));
+    assert_eq!(decision.order.status, S::Confirmed);
+    assert_eq!(decision.order.version, confirmed.version + 1);
+    assert_eq!(
+        decision.events,
+        vec![OrderEventKind::OrderReassigned {
+            from: UserId(2),
+            to: UserId(7),
+            reason: Some("rep left".into()),
+        }]
+    );
+    assert!(matches!(
+        domain::lifecycle::reassign(&confirmed, UserId(7), None, &SALES, now()),
+        Err(OrderError::Forbidden(_))
+    ));
+    assert!(domain::lifecycle::reassign(&confirmed, UserId(2), None, &MANAGER, now()).is_err());
+    for status in [S::Completed, S::Cancelled] {
+        assert!(matches!(
+            domain::lifecycle::reassign(&order(status, None), UserId(7), None, &MANAGER, now()),
+            Err(OrderError::InvalidTransition { .. })
+        ));
+    }
 }
 
 #[test]

@@ -10,9 +10,9 @@ use domain::lifecycle::{OrderStatus, PaymentStatus};
 use domain::money::Currency;
 use domain::order::{DiscountPercent, Order, OrderContent, OrderLine, Quantity};
 use domain::settlement::{
-    Invoice, InvoiceKind, NewInvoice, NewPayment, PaymentMethod, SettlementError, check_payment,
-    check_void, due_date, payment_status, plan_deposit_invoice, plan_invoice,
-    production_payment_gap,
+    CollectionActivity, CollectionKind, Invoice, InvoiceKind, NewCollectionActivity, NewInvoice,
+    NewPayment, Payment, PaymentMethod, SettlementError, check_payment, check_void, due_date,
+    payment_status, plan_deposit_invoice, plan_invoice, production_payment_gap, promise_broken,
 };
 use proptest::prelude::*;
 use rust_decimal::Decimal;
@@ -395,4 +395,297 @@ proptest! {
             prop_assert_eq!(payment_status(o.total(), &invoices), PaymentStatus::Paid);
         }
     }
+}
+
+/// An open 100.00 EUR invoice (NET_30), of which `paid` is paid.
+fn open_invoice(paid: &str) -> Invoice {
+    let o = order(vec![line(1, "1", "100", "0")], PaymentTerms::Net(30));
+    let mut invoice = stored(plan_invoice(&o, &[], None, today()).unwrap(), 1);
+    invoice.paid = dec(paid);
+    invoice
+}
+
+fn activity(
+    kind: CollectionKind,
+    promised_date: Option<NaiveDate>,
+    promised_amount: Option<&str>,
+) -> NewCollectionActivity {
+    NewCollectionActivity {
+        invoice_id: 1,
+        user_id: UserId(2),
+        kind,
+        note: Some("  spoke to accounts payable  ".into()),
+        promised_date,
+        promised_amount: promised_amount.map(dec),
+    }
+}
+
+/// The field a refused activity names.
+#[track_caller]
+fn refused_field(result: Result<NewCollectionActivity, SettlementError>) -> &'static str {
+    match result {
+        Err(SettlementError::Validation(error)) => error.field(),
+        other => panic!("expected a validation error, got {other:?}"),
+    }
+}
+
+fn day(offset: i64) -> NaiveDate {
+    today() + chrono::Duration::days(offset)
+}
+
+#[test]
+fn collection_activities_are_checked_against_their_invoice() {
+    let invoice = open_invoice("40");
+    // Every kind without a promise; the note is trimmed.
+    for kind in [
+        CollectionKind::Reminder,
+        CollectionKind::Call,
+        CollectionKind::Dispute,
+    ] {
+        let ok = activity(kind, None, None).validate(&invoice).unwrap();
+        assert_eq!(ok.note.as_deref(), Some("spoke to accounts payable"));
+        assert_eq!((ok.promised_date, ok.promised_amount), (None, None));
+    }
+    // A promise needs its date; the amount is optional.
+    assert_eq!(
+        refused_field(activity(CollectionKind::PromiseToPay, None, None).validate(&invoice)),
+        "promisedDate"
+    );
+    assert_eq!(
+        refused_field(activity(CollectionKind::PromiseToPay, None, Some("10")).validate(&invoice)),
+        "promisedDate"
+    );
+    let whole = activity(CollectionKind::PromiseToPay, Some(day(7)), None)
+        .validate(&invoice)
+        .unwrap();
+    assert_eq!(whole.promised_date, Some(day(7)));
+    assert_eq!(whole.promised_amount, None);
+    // The amount: more than zero, at most the open balance (60.00), in minor units.
+    for good in ["0.01", "25.5", "60", "60.00", "59.990"] {
+        let ok = activity(CollectionKind::PromiseToPay, Some(day(7)), Some(good))
+            .validate(&invoice)
+            .unwrap_or_else(|e| panic!("{good}: {e}"));
+        assert_eq!(ok.promised_amount, Some(dec(good)));
+    }
+    for bad in ["0", "-5", "60.01", "100", "10.001"] {
+        let result =
+            activity(CollectionKind::PromiseToPay, Some(day(7)), Some(bad)).validate(&invoice);
+        assert_eq!(refused_field(result), "promisedAmount", "{bad}");
+    }
+    let err = activity(CollectionKind::PromiseToPay, Some(day(7)), Some("60.01"))
+        .validate(&invoice)
+        .unwrap_err();
+    assert!(err.to_string().contains("60.00 EUR"), "{err}");
+    // Other kinds take no promise.
+    for kind in [
+        CollectionKind::Reminder,
+        CollectionKind::Call,
+        CollectionKind::Dispute,
+    ] {
+        assert_eq!(
+            refused_field(activity(kind, Some(day(7)), None).validate(&invoice)),
+            "promisedDate",
+            "{kind:?}"
+        );
+        assert_eq!(
+            refused_field(activity(kind, Some(day(7)), Some("10")).validate(&invoice)),
+            "promisedDate",
+            "{kind:?}"
+        );
+        assert!(
+            activity(kind, None, Some("10")).validate(&invoice).is_err(),
+            "{kind:?}"
+        );
+    }
+    // A note too long is refused.
+    let mut long = activity(CollectionKind::Call, None, None);
+    long.note = Some("x".repeat(4001));
+    assert_eq!(refused_field(long.validate(&invoice)), "note");
+}
+
+#[test]
+fn a_promised_amount_in_a_currency_without_minor_units_is_whole() {
+    let mut o = order(vec![line(1, "1", "1000", "0")], PaymentTerms::Net(30));
+    o.currency = Currency::parse("JPY").unwrap();
+    let invoice = stored(plan_invoice(&o, &[], None, today()).unwrap(), 1);
+    assert!(
+        activity(CollectionKind::PromiseToPay, Some(day(3)), Some("500"))
+            .validate(&invoice)
+            .is_ok()
+    );
+    assert_eq!(
+        refused_field(
+            activity(CollectionKind::PromiseToPay, Some(day(3)), Some("500.5")).validate(&invoice)
+        ),
+        "promisedAmount"
+    );
+}
+
+#[test]
+fn a_promised_amount_on_another_kind_names_the_amount() {
+    let invoice = open_invoice("0");
+    assert_eq!(
+        refused_field(activity(CollectionKind::Reminder, None, Some("10")).validate(&invoice)),
+        "promisedAmount",
+        "only the amount was given, so the error should name it"
+    );
+}
+
+#[test]
+fn a_paid_or_void_invoice_has_nothing_to_collect() {
+    let paid = open_invoice("100");
+    let mut void = open_invoice("0");
+    void.void_reason = Some("wrong customer".into());
+    for invoice in [&paid, &void] {
+        for new in [
+            activity(CollectionKind::Reminder, None, None),
+            activity(CollectionKind::PromiseToPay, Some(day(3)), None),
+        ] {
+            match new.validate(invoice) {
+                Err(SettlementError::Refused(reason)) => {
+                    assert!(reason.contains("INV-000001"), "{reason}");
+                    assert!(reason.contains("nothing to collect"), "{reason}");
+                }
+                other => panic!("expected a refusal, got {other:?}"),
+            }
+        }
+    }
+}
+
+/// A promise logged at `now()` to pay by `date` (and `amount`).
+fn promise(date: NaiveDate, amount: Option<&str>) -> CollectionActivity {
+    CollectionActivity {
+        id: 1,
+        details: activity(CollectionKind::PromiseToPay, Some(date), amount),
+        created_at: now(),
+    }
+}
+
+/// A payment of `amount` received at `received` and recorded at `recorded`.
+fn paid(
+    invoice: &Invoice,
+    amount: &str,
+    received: DateTime<Utc>,
+    recorded: DateTime<Utc>,
+) -> Payment {
+    let mut details = payment(invoice, amount);
+    details.received_at = received;
+    Payment {
+        id: 1,
+        details,
+        created_at: recorded,
+    }
+}
+
+#[test]
+fn a_promise_is_broken_only_once_its_date_has_passed_without_the_money() {
+    let invoice = open_invoice("0");
+    let by = day(3);
+    let hour = chrono::Duration::hours(1);
+    let on_the_date = now() + chrono::Duration::days(3);
+    let p = promise(by, Some("50"));
+    // Before and on the date: not broken yet.
+    assert!(!promise_broken(&p, &invoice, &[], today()));
+    assert!(!promise_broken(&p, &invoice, &[], day(2)));
+    assert!(!promise_broken(&p, &invoice, &[], by));
+    // After it, without payment: broken.
+    assert!(promise_broken(&p, &invoice, &[], day(4)));
+    assert!(promise_broken(&p, &invoice, &[], day(40)));
+    // Kept: payments received from the promise up to the date reach the amount.
+    let full = paid(&invoice, "50", now() + hour, now() + hour);
+    assert!(!promise_broken(&p, &invoice, &[full], day(4)));
+    let on_time = paid(&invoice, "50", on_the_date, on_the_date);
+    assert!(!promise_broken(&p, &invoice, &[on_time], day(4)));
+    let parts = [
+        paid(&invoice, "20", now() + hour, now() + hour),
+        paid(&invoice, "30", on_the_date, on_the_date),
+    ];
+    assert!(!promise_broken(&p, &invoice, &parts, day(4)));
+    let more = paid(&invoice, "80", now() + hour, now() + hour);
+    assert!(!promise_broken(&p, &invoice, &[more], day(4)));
+    // Too little is broken.
+    let short = paid(&invoice, "49.99", now() + hour, now() + hour);
+    assert!(promise_broken(&p, &invoice, &[short], day(4)));
+    // Money received after the date does not keep it.
+    let late = paid(
+        &invoice,
+        "50",
+        on_the_date + chrono::Duration::days(1),
+        now() + hour,
+    );
+    assert!(promise_broken(&p, &invoice, &[late], day(5)));
+    // A payment recorded before the promise does not count toward it, even received in time.
+    let earlier = paid(&invoice, "50", now() - hour, now() - hour);
+    assert!(promise_broken(
+        &p,
+        &invoice,
+        std::slice::from_ref(&earlier),
+        day(4)
+    ));
+    let with_new = [earlier, paid(&invoice, "30", now() + hour, now() + hour)];
+    assert!(promise_broken(&p, &invoice, &with_new, day(4)));
+    // Recorded after the promise but received (backdated) before it, by the date: counts.
+    let backdated = paid(
+        &invoice,
+        "50",
+        now() - chrono::Duration::days(1),
+        now() + hour,
+    );
+    assert!(!promise_broken(&p, &invoice, &[backdated], day(4)));
+}
+
+#[test]
+fn a_promise_without_an_amount_is_kept_only_if_the_invoice_was_paid_by_the_date() {
+    let by = day(3);
+    let p = promise(by, None);
+    let mut invoice = open_invoice("0");
+    assert!(!promise_broken(&p, &invoice, &[], by));
+    assert!(promise_broken(&p, &invoice, &[], day(4)));
+    // Partly paid by the date is still broken.
+    invoice.paid = dec("99.99");
+    let part = paid(&invoice, "99.99", now(), now());
+    assert!(promise_broken(&p, &invoice, &[part], day(4)));
+    // Fully paid on the date or before: kept.
+    invoice.paid = dec("100");
+    for on in [today(), day(1), by] {
+        invoice.fully_paid_on = Some(on);
+        assert!(!promise_broken(&p, &invoice, &[], day(4)), "paid on {on}");
+    }
+    // Fully paid, but a day late: broken.
+    invoice.fully_paid_on = Some(day(4));
+    assert!(promise_broken(&p, &invoice, &[], day(5)));
+}
+
+#[test]
+fn only_a_dated_promise_to_pay_can_be_broken() {
+    let invoice = open_invoice("0");
+    let mut undated = promise(day(1), Some("10"));
+    undated.details.promised_date = None;
+    assert!(!promise_broken(&undated, &invoice, &[], day(30)));
+    for kind in [
+        CollectionKind::Reminder,
+        CollectionKind::Call,
+        CollectionKind::Dispute,
+    ] {
+        let mut other = promise(day(1), Some("10"));
+        other.details.kind = kind;
+        assert!(!promise_broken(&other, &invoice, &[], day(30)), "{kind:?}");
+    }
+}
+
+#[test]
+fn collection_kinds_have_stable_names() {
+    for (kind, name) in [
+        (CollectionKind::Reminder, "REMINDER"),
+        (CollectionKind::Call, "CALL"),
+        (CollectionKind::PromiseToPay, "PROMISE_TO_PAY"),
+        (CollectionKind::Dispute, "DISPUTE"),
+    ] {
+        assert_eq!(kind.as_str(), name);
+        assert_eq!(CollectionKind::parse(name).unwrap(), kind);
+    }
+    assert_eq!(
+        CollectionKind::parse("reminder").unwrap_err().field(),
+        "kind"
+    );
 }

@@ -586,6 +586,34 @@ impl CoreMutation {
         .await
     }
 
+    /// Moves an order to another sales rep (MANAGER within their team, ADMIN). The previous rep
+    /// no longer sees the order, and their live feeds receive none of its further events.
+    async fn reassign_order(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The order.")] id: ID,
+        #[graphql(desc = "The version the client last saw; a stale one is a CONFLICT.")]
+        expected_version: i64,
+        #[graphql(desc = "The new owner: a SALES or MANAGER user.")] sales_rep_id: ID,
+        #[graphql(desc = "Why.")] reason: Option<String>,
+    ) -> ApiResult<OrderNode> {
+        let actor = ctx.actor()?;
+        let id = OrderId(parse_id("id", &id)?);
+        let to = UserId(parse_id("salesRepId", &sales_rep_id)?);
+        Ok(OrderNode(
+            ctx.services()
+                .reassign(
+                    ctx.loaders(),
+                    &actor,
+                    id,
+                    expected_version,
+                    to,
+                    reason.as_deref(),
+                )
+                .await?,
+        ))
+    }
+
     /// Moves an order to another status (see `TransitionInput.to`). A move the lifecycle does not
     /// allow is INVALID_TRANSITION, naming the current status and the allowed ones.
     async fn transition_order(

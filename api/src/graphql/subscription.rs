@@ -44,6 +44,8 @@ pub enum OrderEventType {
     PaymentStatusChanged,
     /// A collection activity was logged on an invoice.
     CollectionLogged,
+    /// The order moved to another sales rep.
+    OrderReassigned,
 }
 
 impl OrderEventType {
@@ -59,6 +61,7 @@ impl OrderEventType {
             OrderEventType::PaymentRecorded => "PAYMENT_RECORDED",
             OrderEventType::PaymentStatusChanged => "PAYMENT_STATUS_CHANGED",
             OrderEventType::CollectionLogged => "COLLECTION_LOGGED",
+            OrderEventType::OrderReassigned => "ORDER_REASSIGNED",
         }
     }
 }

@@ -327,6 +327,52 @@ impl Services {
         ))
     }
 
+    /// Moves an order to another sales rep: an ADMIN to any SALES or MANAGER user, a MANAGER to
+    /// themselves or a rep of their team. The previous rep stops seeing the order at once, live
+    /// feeds included.
+    pub async fn reassign(
+        &self,
+        loaders: &Loaders,
+        actor: &Actor,
+        id: OrderId,
+        expected_version: i64,
+        to: UserId,
+        reason: Option<&str>,
+    ) -> ApiResult<Order> {
+        let order = self.order_at(loaders, actor, id, expected_version).await?;
+        let rep = user(loaders, to)
+            .await
+            .map_err(|_| ApiError::bad_input("salesRepId", format!("user {to} does not exist")))?;
+        if !matches!(rep.role, Role::Sales | Role::Manager) {
+            return Err(ApiError::bad_input(
+                "salesRepId",
+                format!("user {to} is not a sales rep or manager"),
+            ));
+        }
+        if actor.role == Role::Manager
+            && to != actor.user_id
+            && rep.manager_id != Some(actor.user_id)
+        {
+            return Err(ApiError::Forbidden(
+                "a manager reassigns orders within their team".into(),
+            ));
+        }
+        let now = super::now();
+        let decision = domain::lifecycle::reassign(&order, to, reason, actor, now)?;
+        self.store
+            .save_order(OrderChange {
+                order: &decision.order,
+                expected_version: order.version,
+                lines_changed: false,
+                events: decision.events,
+                actor_id: actor.user_id,
+                at: now,
+            })
+            .await?;
+        self.hub.committed();
+        Ok(decision.order)
+    }
+
     /// Runs a command built from the current order (approve, confirm, transitions...).
     pub async fn command(
         &self,

@@ -89,6 +89,7 @@ fn to_order(row: order::Model, lines: Vec<order_line::Model>) -> Result<Order, R
 /// The columns an accepted command may change (identity and creation stay as they are).
 fn mutable_columns(order: &Order) -> Result<order::ActiveModel, RepoError> {
     Ok(order::ActiveModel {
+        sales_rep_id: Set(order.sales_rep_id.0),
         status: Set(order.status.as_str().to_owned()),
         held_from: Set(order.held_from.map(|s| s.as_str().to_owned())),
         payment_status: Set(order.payment_status.as_str().to_owned()),
@@ -371,6 +372,17 @@ impl OrderRepository for Store {
                 .map_err(storage)?;
             insert_lines(&txn, order).await?;
         }
+        // Receivables follow the order's rep (a reassigned order's invoices move with it).
+        invoice::Entity::update_many()
+            .col_expr(
+                invoice::Column::SalesRepId,
+                sea_orm::sea_query::Expr::value(order.sales_rep_id.0),
+            )
+            .filter(invoice::Column::OrderId.eq(order.id.0))
+            .filter(invoice::Column::SalesRepId.ne(order.sales_rep_id.0))
+            .exec(&txn)
+            .await
+            .map_err(storage)?;
         let stored = events::append(&txn, order, change.events, change.actor_id, change.at).await?;
         txn.commit().await.map_err(storage)?;
         Ok(stored)

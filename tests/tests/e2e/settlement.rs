@@ -33,6 +33,7 @@ backend_tests!(
     receivables_aging_and_payment_behaviour_show_each_user_what_they_may_see,
     open_receivables_count_toward_the_credit_limit,
     money_gates_cover_stock_shipments_deposits_paid_through_goods_and_cancellation,
+    reps_log_collection_work_and_chase_invoices_whose_promise_to_pay_was_broken,
 );
 
 /// The invoice fields the scenarios look at.
@@ -1784,4 +1785,346 @@ async fn money_gates_cover_stock_shipments_deposits_paid_through_goods_and_cance
         "{}",
         pretty(&body)
     );
+}
+
+/// Every field of a collection activity.
+const ACTIVITY_FIELDS: &str = "id invoiceId kind note promisedDate promisedAmount { amount currency } loggedBy { id } createdAt";
+
+async fn log_collection(app: &TestApp, token: &str, invoice_id: &str, input: Value) -> Value {
+    app.gql(
+        &format!(
+            "mutation($id: ID!, $input: CollectionActivityInput!) {{
+               logCollectionActivity(invoiceId: $id, input: $input) {{ {ACTIVITY_FIELDS} }}
+             }}"
+        ),
+        json!({ "id": invoice_id, "input": input }),
+        Some(token),
+    )
+    .await
+}
+
+/// Logs a collection activity, which must succeed; returns it.
+async fn logged(app: &TestApp, token: &str, invoice_id: &str, input: Value) -> Value {
+    let body = log_collection(app, token, invoice_id, input).await;
+    data(&body)["logCollectionActivity"].clone()
+}
+
+async fn collection_activities(app: &TestApp, token: &str, invoice_id: &str) -> Value {
+    app.gql(
+        &format!(
+            "query($id: ID!) {{ invoice(id: $id) {{ collectionActivities {{ {ACTIVITY_FIELDS} }} }} }}"
+        ),
+        json!({ "id": invoice_id }),
+        Some(token),
+    )
+    .await
+}
+
+async fn my_collections_raw(app: &TestApp, token: &str) -> Value {
+    app.gql(
+        &format!(
+            "{{ myCollections {{ invoice {{ id number status }} daysOverdue brokenPromise {{ {ACTIVITY_FIELDS} }} }} }}"
+        ),
+        json!({}),
+        Some(token),
+    )
+    .await
+}
+
+async fn my_collections(app: &TestApp, token: &str) -> Vec<Value> {
+    let body = my_collections_raw(app, token).await;
+    data(&body)["myCollections"]
+        .as_array()
+        .unwrap_or_else(|| panic!("myCollections is not a list:\n{}", pretty(&body)))
+        .clone()
+}
+
+/// The invoice ids of `myCollections`.
+fn collected(items: &[Value]) -> Vec<String> {
+    items.iter().map(|i| text(&i["invoice"]["id"])).collect()
+}
+
+async fn reps_log_collection_work_and_chase_invoices_whose_promise_to_pay_was_broken(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let shop = Shop::open(&app).await;
+    let rep = &shop.rep;
+    let (other, _) = shop.other_rep(&app).await;
+    let buyer = buyer(&app, &shop).await;
+    let yesterday = (chrono::Utc::now().date_naive() - chrono::Days::new(1)).to_string();
+
+    // An open invoice of 1200.00, 200.00 paid: 1000.00 to collect.
+    let order = shop.confirmed_order(&app).await;
+    let order_id = id_of(&order);
+    let (invoice, _) = issued(&app, &rep.token, &order, Value::Null).await;
+    let invoice_id = text(&invoice["id"]);
+    let number = text(&invoice["number"]);
+    pay(&app, &rep.token, &invoice_id, "200.00").await;
+
+    // The rep logs a reminder, a call, a dispute and a promise to pay.
+    let inputs = [
+        json!({ "kind": "REMINDER", "note": "  statement sent  " }),
+        json!({ "kind": "CALL", "note": "spoke to accounts payable" }),
+        json!({ "kind": "DISPUTE", "note": "two widgets arrived scratched" }),
+        json!({
+            "kind": "PROMISE_TO_PAY",
+            "note": "half next week",
+            "promisedDate": in_days(7),
+            "promisedAmount": "500.00",
+        }),
+    ];
+    let mut activities = Vec::new();
+    for input in &inputs {
+        let activity = logged(&app, &rep.token, &invoice_id, input.clone()).await;
+        assert_eq!(activity["kind"], input["kind"], "{}", pretty(&activity));
+        assert_eq!(activity["invoiceId"], invoice_id.as_str());
+        assert_eq!(activity["loggedBy"]["id"], rep.id.as_str());
+        activities.push(activity);
+    }
+    assert_eq!(
+        activities[0]["note"], "statement sent",
+        "the note is trimmed"
+    );
+    assert_eq!(activities[0]["promisedDate"], Value::Null);
+    assert_eq!(activities[0]["promisedAmount"], Value::Null);
+    let promise = &activities[3];
+    assert_eq!(promise["promisedDate"], in_days(7).as_str());
+    assert_eq!(amount(&promise["promisedAmount"]), dec("500.00"));
+    assert_eq!(promise["promisedAmount"]["currency"], "EUR");
+    let activity_ids: Vec<i64> = activities
+        .iter()
+        .map(|a| text(&a["id"]).parse().expect("a numeric id"))
+        .collect();
+    assert!(
+        activity_ids.windows(2).all(|w| w[0] < w[1]),
+        "{activity_ids:?}"
+    );
+
+    // The invoice shows them, oldest first, exactly as returned.
+    let body = collection_activities(&app, &rep.token, &invoice_id).await;
+    assert_eq!(
+        data(&body)["invoice"]["collectionActivities"],
+        json!(activities),
+        "{}",
+        pretty(&body)
+    );
+    let body = collection_activities(&app, &shop.manager.token, &invoice_id).await;
+    assert_eq!(
+        data(&body)["invoice"]["collectionActivities"],
+        json!(activities)
+    );
+
+    // Each is a COLLECTION_LOGGED event of the order, with its data.
+    let events = order_events(&app, &rep.token, &order_id).await;
+    let last_four = &events[events.len() - 4..];
+    assert_eq!(
+        types(last_four),
+        ["COLLECTION_LOGGED"; 4],
+        "{}",
+        pretty(&json!(events))
+    );
+    for ((event, activity), id) in last_four.iter().zip(&activities).zip(&activity_ids) {
+        let event_data = &event["data"];
+        assert_eq!(event["actor"]["id"], rep.id.as_str());
+        assert_eq!(event_data["activity_id"], json!(id), "{}", pretty(event));
+        assert_eq!(
+            event_data["invoice_id"],
+            json!(invoice_id.parse::<i64>().unwrap())
+        );
+        assert_eq!(event_data["invoice_number"], number.as_str());
+        assert_eq!(event_data["kind"], activity["kind"]);
+    }
+    assert_eq!(last_four[0]["data"]["promised_date"], Value::Null);
+    assert_eq!(last_four[0]["data"]["promised_amount"], Value::Null);
+    assert_eq!(last_four[3]["data"]["promised_date"], in_days(7).as_str());
+    assert_eq!(
+        decimal(&last_four[3]["data"]["promised_amount"]),
+        dec("500")
+    );
+
+    // Bad input is refused, naming the field, and stores nothing.
+    for (input, field) in [
+        (
+            json!({ "kind": "PROMISE_TO_PAY", "promisedAmount": "10.00" }),
+            "promisedDate",
+        ),
+        (
+            json!({ "kind": "PROMISE_TO_PAY", "promisedDate": in_days(3), "promisedAmount": "1000.01" }),
+            "promisedAmount",
+        ),
+        (
+            json!({ "kind": "PROMISE_TO_PAY", "promisedDate": in_days(3), "promisedAmount": "0" }),
+            "promisedAmount",
+        ),
+        (
+            json!({ "kind": "PROMISE_TO_PAY", "promisedDate": in_days(3), "promisedAmount": "1.001" }),
+            "promisedAmount",
+        ),
+        (
+            json!({ "kind": "REMINDER", "promisedDate": in_days(3) }),
+            "promisedDate",
+        ),
+    ] {
+        let body = log_collection(&app, &rep.token, &invoice_id, input.clone()).await;
+        let error = assert_error(&body, "BAD_USER_INPUT");
+        assert_eq!(
+            error["extensions"]["field"],
+            field,
+            "{input}: {}",
+            pretty(&body)
+        );
+    }
+    let body = log_collection(
+        &app,
+        &rep.token,
+        &invoice_id,
+        json!({
+            "kind": "PROMISE_TO_PAY", "promisedDate": in_days(3), "promisedAmount": "1000.01",
+        }),
+    )
+    .await;
+    assert!(
+        message(assert_error(&body, "BAD_USER_INPUT")).contains("1000.00 EUR"),
+        "the message names the open balance: {}",
+        pretty(&body)
+    );
+    // Only staff log collection work, and only on invoices they may see.
+    let reminder = json!({ "kind": "REMINDER" });
+    assert_error(
+        &log_collection(&app, &buyer.token, &invoice_id, reminder.clone()).await,
+        "FORBIDDEN",
+    );
+    assert_error(
+        &log_collection(&app, &other.token, &invoice_id, reminder.clone()).await,
+        "NOT_FOUND",
+    );
+    assert_error(
+        &log_collection(&app, &rep.token, "987654", reminder.clone()).await,
+        "NOT_FOUND",
+    );
+    assert_error(
+        &collection_activities(&app, &buyer.token, &invoice_id).await,
+        "FORBIDDEN",
+    );
+    let body = collection_activities(&app, &rep.token, &invoice_id).await;
+    assert_eq!(
+        data(&body)["invoice"]["collectionActivities"],
+        json!(activities),
+        "refused activities store nothing"
+    );
+    let events_after = order_events(&app, &rep.token, &order_id).await;
+    assert_eq!(events_after.len(), events.len(), "nor any event");
+
+    // Nothing to chase yet: the invoice is not overdue and its promise is still ahead.
+    assert_eq!(my_collections(&app, &rep.token).await, Vec::<Value>::new());
+
+    // A second invoice whose customer promised to pay by yesterday, and has not.
+    let second = shop.confirmed_order(&app).await;
+    let (second, _) = issued(&app, &rep.token, &second, Value::Null).await;
+    let second_id = text(&second["id"]);
+    let broken = logged(
+        &app,
+        &rep.token,
+        &second_id,
+        json!({ "kind": "PROMISE_TO_PAY", "promisedDate": yesterday, "note": "by yesterday" }),
+    )
+    .await;
+    assert_eq!(broken["promisedDate"], yesterday.as_str());
+    assert_eq!(broken["promisedAmount"], Value::Null);
+    // A third, promised 100.00 by yesterday.
+    let third = shop.confirmed_order(&app).await;
+    let (third, _) = issued(&app, &rep.token, &third, Value::Null).await;
+    let third_id = text(&third["id"]);
+    let partial = logged(
+        &app,
+        &rep.token,
+        &third_id,
+        json!({ "kind": "PROMISE_TO_PAY", "promisedDate": yesterday, "promisedAmount": "100.00" }),
+    )
+    .await;
+
+    let items = my_collections(&app, &rep.token).await;
+    assert_eq!(
+        collected(&items),
+        [second_id.clone(), third_id.clone()],
+        "{}",
+        pretty(&json!(items))
+    );
+    assert_eq!(items[0]["daysOverdue"], 0, "issued today: not overdue");
+    assert_eq!(items[0]["invoice"]["status"], "OPEN");
+    assert_eq!(items[0]["brokenPromise"], broken);
+    assert_eq!(items[1]["brokenPromise"], partial);
+    // Only for the order's rep: the other rep and the manager have nothing to chase.
+    assert_eq!(
+        my_collections(&app, &other.token).await,
+        Vec::<Value>::new()
+    );
+    assert_eq!(
+        my_collections(&app, &shop.manager.token).await,
+        Vec::<Value>::new()
+    );
+    assert_error(&my_collections_raw(&app, &buyer.token).await, "FORBIDDEN");
+
+    // 100.00 received today is after the promised date: still broken.
+    pay(&app, &rep.token, &third_id, "100.00").await;
+    assert_eq!(
+        collected(&my_collections(&app, &rep.token).await),
+        [second_id.clone(), third_id.clone()]
+    );
+    // A fresh promise on the third, by yesterday, kept by a payment received yesterday: the
+    // latest broken promise is still the first one.
+    let kept = logged(
+        &app,
+        &rep.token,
+        &third_id,
+        json!({ "kind": "PROMISE_TO_PAY", "promisedDate": yesterday, "promisedAmount": "50.00" }),
+    )
+    .await;
+    let received_yesterday = chrono::Utc::now() - chrono::Duration::days(1);
+    let body = record_payment(
+        &app,
+        &rep.token,
+        &third_id,
+        json!({ "amount": "50.00", "method": "CARD", "receivedAt": received_yesterday.to_rfc3339() }),
+        None,
+    )
+    .await;
+    data(&body);
+    let items = my_collections(&app, &rep.token).await;
+    assert_eq!(collected(&items), [second_id.clone(), third_id.clone()]);
+    assert_eq!(items[1]["brokenPromise"], partial, "{}", pretty(&kept));
+
+    // A promise with a future date does not make an invoice appear.
+    let fourth = shop.confirmed_order(&app).await;
+    let (fourth, _) = issued(&app, &rep.token, &fourth, Value::Null).await;
+    logged(
+        &app,
+        &rep.token,
+        &text(&fourth["id"]),
+        json!({ "kind": "PROMISE_TO_PAY", "promisedDate": in_days(1) }),
+    )
+    .await;
+    assert_eq!(
+        collected(&my_collections(&app, &rep.token).await),
+        [second_id.clone(), third_id.clone()]
+    );
+
+    // Paid in full, the second is gone, and there is nothing left to collect on it.
+    let paid = pay(&app, &rep.token, &second_id, "1200.00").await;
+    assert_eq!(paid["invoice"]["status"], "PAID");
+    assert_eq!(
+        collected(&my_collections(&app, &rep.token).await),
+        [third_id.as_str()]
+    );
+    let body = log_collection(&app, &rep.token, &second_id, reminder.clone()).await;
+    let error = assert_error(&body, "BAD_USER_INPUT");
+    assert!(
+        message(error).contains("nothing to collect"),
+        "{}",
+        pretty(&body)
+    );
+    let paid = pay(&app, &rep.token, &third_id, "1050.00").await;
+    assert_eq!(paid["invoice"]["status"], "PAID");
+    assert_eq!(my_collections(&app, &rep.token).await, Vec::<Value>::new());
 }

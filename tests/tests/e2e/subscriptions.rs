@@ -13,6 +13,7 @@ use crate::fixtures::{
 backend_tests!(
     a_subscriber_to_one_order_receives_exactly_its_committed_transitions_in_order,
     a_sales_rep_subscribed_to_all_orders_sees_only_orders_they_may_see,
+    after_an_order_is_reassigned_the_previous_rep_receives_none_of_its_events,
 );
 
 async fn a_subscriber_to_one_order_receives_exactly_its_committed_transitions_in_order(
@@ -144,6 +145,92 @@ async fn a_sales_rep_subscribed_to_all_orders_sees_only_orders_they_may_see(back
     expect_change(&mut admin_feed, &theirs_cancelled, "APPROVED").await;
     expect_change(&mut admin_feed, &mine_cancelled, "APPROVED").await;
     rep_feed.close().await;
+    admin_feed.close().await;
+}
+
+/// Revoked access mid-subscription: once an admin moves an order to another rep, neither the
+/// previous rep's feed of that order nor their feed of all their orders delivers its further
+/// events (authorization is checked per event against current ownership), while the event is
+/// still published to those who may see it.
+async fn after_an_order_is_reassigned_the_previous_rep_receives_none_of_its_events(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let shop = Shop::open(&app).await;
+    let (other_rep, other_customer) = shop.other_rep(&app).await;
+    let rep = &shop.rep;
+    let order = shop.confirmed_order(&app).await;
+    let id = id_of(&order);
+
+    let mut order_feed = app
+        .subscribe(ORDER_STATUS_CHANGES, json!({ "orderId": id }), rep.token())
+        .await;
+    let mut all_feed = app
+        .subscribe(ALL_STATUS_CHANGES, json!({}), rep.token())
+        .await;
+    let mut admin_feed = app
+        .subscribe(ALL_STATUS_CHANGES, json!({}), shop.admin.token())
+        .await;
+    all_feed
+        .wait_until_live(async || cancelled_probe(&app, &shop, rep, &shop.customer_id).await)
+        .await;
+    // The admin's probes belong to the other rep, so the rep's feeds never see them.
+    admin_feed
+        .wait_until_live(async || cancelled_probe(&app, &shop, &other_rep, &other_customer).await)
+        .await;
+    // Both of the rep's feeds are live and see the order while it is theirs.
+    let producing = move_order(&app, &rep.token, &order, "IN_PRODUCTION", None).await;
+    expect_change(&mut order_feed, &producing, "CONFIRMED").await;
+    expect_change(&mut all_feed, &producing, "CONFIRMED").await;
+    expect_change(&mut admin_feed, &producing, "CONFIRMED").await;
+
+    let body = app
+        .gql(
+            "mutation($id: ID!, $v: Int!, $to: ID!) {
+               reassignOrder(id: $id, expectedVersion: $v, salesRepId: $to, reason: \"territory change\") {
+                 id version salesRep { id } status
+               }
+             }",
+            json!({ "id": id, "v": version_of(&producing), "to": other_rep.id }),
+            shop.admin.token(),
+        )
+        .await;
+    let reassigned = &tests::data(&body)["reassignOrder"];
+    assert_eq!(
+        reassigned["salesRep"]["id"],
+        json!(other_rep.id),
+        "{}",
+        pretty(&body)
+    );
+
+    let ready = move_order(&app, &other_rep.token, reassigned, "READY_TO_SHIP", None).await;
+    expect_change(&mut admin_feed, &ready, "IN_PRODUCTION").await;
+    for feed in [&mut order_feed, &mut all_feed] {
+        let leaked = feed.try_next_event(std::time::Duration::from_secs(2)).await;
+        assert!(
+            leaked.is_none(),
+            "the previous rep received an event of an order no longer theirs: {leaked:?}"
+        );
+    }
+    let body = app
+        .gql(
+            "query($id: ID!) { order(id: $id) { id } }",
+            json!({ "id": id }),
+            rep.token(),
+        )
+        .await;
+    assert_error(&body, "NOT_FOUND");
+    // A rep cannot reassign, and a manager only within their team.
+    let body = app
+        .gql(
+            "mutation($id: ID!, $v: Int!, $to: ID!) { reassignOrder(id: $id, expectedVersion: $v, salesRepId: $to) { id } }",
+            json!({ "id": id, "v": version_of(&ready), "to": rep.id }),
+            other_rep.token(),
+        )
+        .await;
+    assert_error(&body, "FORBIDDEN");
+    order_feed.close().await;
+    all_feed.close().await;
     admin_feed.close().await;
 }
 
