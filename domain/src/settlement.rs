@@ -171,8 +171,6 @@ pub struct Invoice {
     pub fully_paid_on: Option<NaiveDate>,
     /// Why it was voided, if it was.
     pub void_reason: Option<String>,
-    /// Optimistic-concurrency version.
-    pub version: i64,
     /// When it was stored.
     pub created_at: DateTime<Utc>,
 }

@@ -78,7 +78,6 @@ fn stored(new: NewInvoice, id: i64) -> Invoice {
         paid: Decimal::ZERO,
         fully_paid_on: None,
         void_reason: None,
-        version: 1,
         created_at: now(),
     }
 }

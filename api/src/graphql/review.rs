@@ -85,11 +85,7 @@ impl ReviewQuery {
     /// The review rules and their configured severities (`--review-config`). Staff only.
     async fn review_rules(&self, ctx: &Context<'_>) -> ApiResult<ReviewRules> {
         let actor = ctx.actor()?;
-        if actor.role == domain::user::Role::Customer {
-            return Err(super::error::ApiError::Forbidden(
-                "review rules are internal to the sales team".into(),
-            ));
-        }
+        crate::service::staff_only(&actor, "review rules")?;
         let policy = &ctx.services().review_policy;
         Ok(ReviewRules {
             rules: RuleCode::ALL

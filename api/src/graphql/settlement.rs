@@ -8,14 +8,13 @@ use domain::receivables::{
     AgingGroup, AgingRow, OpenItem, SettledInvoice, aging, days_overdue, payment_behaviour,
 };
 use domain::settlement::{CollectionActivity, Invoice, NewCollectionActivity, Payment};
-use domain::user::Role;
 use domain::{CustomerId, OrderId, UserId};
 
 use super::error::{ApiError, ApiResult};
 use super::scalars::Dec;
 use super::types::{CustomerNode, MoneyNode, OrderNode, UserNode};
 use super::{ContextExt, page_request, parse_id};
-use crate::service::{CollectionItem, PaymentInput, Settled, line_no, user};
+use crate::service::{CollectionItem, PaymentInput, Settled, line_no, staff_only, user};
 
 /// Most open invoices one aging report reads.
 const AGING_LIMIT: u64 = 10_000;
@@ -294,7 +293,7 @@ impl InvoiceNode {
         &self,
         ctx: &Context<'_>,
     ) -> ApiResult<Vec<CollectionActivityNode>> {
-        staff_only(&ctx.actor()?, "collection work")?;
+        staff_only(&ctx.actor()?, "collection activities")?;
         Ok(ctx
             .services()
             .collection_activities_of(self.0.id)
@@ -513,16 +512,6 @@ fn invoice_connection(page: Page<Invoice>) -> Connection<String, InvoiceNode> {
     super::connection(page, |i| i.id, InvoiceNode)
 }
 
-fn staff_only(actor: &domain::user::Actor, what: &str) -> ApiResult<()> {
-    if actor.role == Role::Customer {
-        Err(ApiError::Forbidden(format!(
-            "{what} is internal to the sales team"
-        )))
-    } else {
-        Ok(())
-    }
-}
-
 /// Settlement queries.
 #[derive(Default)]
 pub struct SettlementQuery;
@@ -605,7 +594,7 @@ impl SettlementQuery {
         group_by: AgingGroupBy,
     ) -> ApiResult<Vec<AgingRowNode>> {
         let actor = ctx.actor()?;
-        staff_only(&actor, "the aging report")?;
+        staff_only(&actor, "aging reports")?;
         let as_of = as_of.unwrap_or_else(|| crate::service::now().date_naive());
         let items: Vec<OpenItem> = ctx
             .services()
@@ -640,7 +629,7 @@ pub async fn customer_payment_behaviour(
     customer_id: CustomerId,
 ) -> ApiResult<PaymentBehaviourNode> {
     let actor = ctx.actor()?;
-    staff_only(&actor, "payment behaviour")?;
+    staff_only(&actor, "payment records")?;
     let settled: Vec<SettledInvoice> = ctx
         .services()
         .store

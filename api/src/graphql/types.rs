@@ -255,7 +255,7 @@ impl CustomerNode {
     }
     /// How the customer likes to be served. Staff only: FORBIDDEN for CUSTOMER users.
     async fn preferences(&self, ctx: &Context<'_>) -> ApiResult<super::archive::PreferencesNode> {
-        staff_field(ctx, "preferences")?;
+        crate::service::staff_only(&ctx.actor()?, "preferences")?;
         Ok(super::archive::PreferencesNode(
             self.0.profile.preferences.clone(),
         ))
@@ -297,17 +297,6 @@ impl CustomerNode {
                 )
                 .await?,
         ))
-    }
-}
-
-/// FORBIDDEN for CUSTOMER users: internal fields (costs, margins, preferences, interactions).
-fn staff_field(ctx: &Context<'_>, what: &str) -> ApiResult<()> {
-    if ctx.actor()?.role == domain::user::Role::Customer {
-        Err(ApiError::Forbidden(format!(
-            "`{what}` is internal to the sales team"
-        )))
-    } else {
-        Ok(())
     }
 }
 
@@ -354,7 +343,7 @@ impl ProductNode {
     }
     /// Standard cost per unit; null when not recorded. Staff only: FORBIDDEN for CUSTOMER users.
     async fn unit_cost(&self, ctx: &Context<'_>) -> ApiResult<Option<MoneyNode>> {
-        staff_field(ctx, "unitCost")?;
+        crate::service::staff_only(&ctx.actor()?, "product costs")?;
         Ok(self
             .0
             .details
@@ -545,7 +534,7 @@ impl OrderNode {
     /// Total minus the products' current standard cost (quantity x unit cost); null when a
     /// product has no cost recorded. Staff only: FORBIDDEN for CUSTOMER users.
     async fn margin(&self, ctx: &Context<'_>) -> ApiResult<Option<MoneyNode>> {
-        staff_field(ctx, "margin")?;
+        crate::service::staff_only(&ctx.actor()?, "margins")?;
         let ids: Vec<domain::ProductId> =
             self.0.content.lines.iter().map(|l| l.product_id).collect();
         let products = ctx

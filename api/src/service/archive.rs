@@ -11,7 +11,7 @@ use domain::ports::{ArchiveRepository, InteractionFilter, Page, PageRequest};
 use domain::user::{Actor, Role};
 use domain::{CustomerId, OrderId};
 
-use super::Services;
+use super::{Services, staff_only};
 use crate::graphql::error::{ApiError, ApiResult};
 use crate::graphql::loaders::{Loaders, NotesKey};
 
@@ -42,16 +42,6 @@ impl FollowUp {
             FollowUp::Interaction(i) => i.details.follow_up_on.unwrap_or(NaiveDate::MIN),
             FollowUp::StaleOrder { due_on, .. } => *due_on,
         }
-    }
-}
-
-fn staff_only(actor: &Actor, what: &str) -> ApiResult<()> {
-    if actor.role == Role::Customer {
-        Err(ApiError::Forbidden(format!(
-            "{what} are internal to the sales team"
-        )))
-    } else {
-        Ok(())
     }
 }
 

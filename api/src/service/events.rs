@@ -152,7 +152,7 @@ impl EventHub {
         }
     }
 
-    /// How many subscribers are registered on each kind of route (tests, metrics).
+    /// How many subscribers are registered, over all routes.
     pub fn subscriber_count(&self) -> usize {
         self.lock().by_route.values().map(Vec::len).sum()
     }

@@ -120,6 +120,18 @@ impl Services {
     }
 }
 
+/// FORBIDDEN for CUSTOMER users: `what` (plural) is internal to the sales team (costs, margins,
+/// findings, interactions, invoicing work...).
+pub fn staff_only(actor: &Actor, what: &str) -> ApiResult<()> {
+    if actor.role == domain::user::Role::Customer {
+        Err(ApiError::Forbidden(format!(
+            "{what} are internal to the sales team"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
 /// The current instant at the precision storage keeps (microseconds), so what a mutation
 /// returns is exactly what a later read returns.
 pub fn now() -> chrono::DateTime<Utc> {

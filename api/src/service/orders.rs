@@ -241,11 +241,7 @@ impl Services {
         actor: &Actor,
         id: OrderId,
     ) -> ApiResult<Vec<Finding>> {
-        if actor.role == Role::Customer {
-            return Err(ApiError::Forbidden(
-                "review findings are internal to the sales team".into(),
-            ));
-        }
+        super::staff_only(actor, "review findings")?;
         let order = self.order(loaders, actor, id).await?;
         self.run_review(loaders, &order).await
     }

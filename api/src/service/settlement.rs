@@ -14,11 +14,11 @@ use domain::settlement::{
     check_payment, check_void, payment_status, plan_deposit_invoice, plan_invoice,
     production_payment_gap, promise_broken,
 };
-use domain::user::{Actor, Role, Scope};
+use domain::user::{Actor, Scope};
 use domain::{OrderId, ValidationError};
 use rust_decimal::Decimal;
 
-use super::Services;
+use super::{Services, staff_only};
 use crate::graphql::error::{ApiError, ApiResult};
 use crate::graphql::loaders::Loaders;
 
@@ -58,16 +58,6 @@ pub struct Settled {
     pub invoice: Invoice,
     /// The payment recorded (recordPayment only).
     pub payment: Option<Payment>,
-}
-
-fn staff_only(actor: &Actor) -> ApiResult<()> {
-    if actor.role == Role::Customer {
-        Err(ApiError::Forbidden(
-            "invoicing and payments are handled by the sales team".into(),
-        ))
-    } else {
-        Ok(())
-    }
 }
 
 /// The order after a settlement change: payment status from its invoices, closed when
@@ -163,7 +153,7 @@ impl Services {
         deposit: bool,
         lines: Option<Vec<(u32, Decimal)>>,
     ) -> ApiResult<Settled> {
-        staff_only(actor)?;
+        staff_only(actor, "invoicing and payments")?;
         if deposit && lines.is_some() {
             return Err(ApiError::bad_input(
                 "lines",
@@ -189,7 +179,6 @@ impl Services {
             paid: Decimal::ZERO,
             fully_paid_on: None,
             void_reason: None,
-            version: 1,
             created_at: now,
         });
         let (next, mut events) = settle(&order, &with_new, now);
@@ -237,7 +226,7 @@ impl Services {
         invoice_id: i64,
         reason: &str,
     ) -> ApiResult<Settled> {
-        staff_only(actor)?;
+        staff_only(actor, "invoicing and payments")?;
         for _ in 0..MAX_ATTEMPTS {
             let (order, mut invoices, invoice) =
                 self.settlement_state(loaders, actor, invoice_id).await?;
@@ -299,7 +288,7 @@ impl Services {
         input: PaymentInput,
         idempotency_key: Option<String>,
     ) -> ApiResult<Settled> {
-        staff_only(actor)?;
+        staff_only(actor, "invoicing and payments")?;
         let claim = match idempotency_key {
             Some(key) => Some(IdempotencyClaim {
                 user_id: actor.user_id,
@@ -404,7 +393,7 @@ impl Services {
         actor: &Actor,
         activity: NewCollectionActivity,
     ) -> ApiResult<CollectionActivity> {
-        staff_only(actor)?;
+        staff_only(actor, "invoicing and payments")?;
         let invoice = self.invoice(loaders, actor, activity.invoice_id).await?;
         let activity = NewCollectionActivity {
             user_id: actor.user_id,
@@ -431,7 +420,7 @@ impl Services {
     /// The caller's invoices to chase: overdue ones and those with a broken promise to pay,
     /// most overdue first, at most 100.
     pub async fn my_collections(&self, actor: &Actor) -> ApiResult<Vec<CollectionItem>> {
-        staff_only(actor)?;
+        staff_only(actor, "invoicing and payments")?;
         let today = super::now().date_naive();
         let open = self
             .store

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use domain::catalog::PaymentTerms;
-use domain::event::StoredEvent;
+use domain::event::{OrderEventKind, StoredEvent};
 use domain::lifecycle::{OrderStatus, PaymentStatus};
 use domain::money::Currency;
 use domain::order::{
@@ -372,17 +372,22 @@ impl OrderRepository for Store {
                 .map_err(storage)?;
             insert_lines(&txn, order).await?;
         }
-        // Receivables follow the order's rep (a reassigned order's invoices move with it).
-        invoice::Entity::update_many()
-            .col_expr(
-                invoice::Column::SalesRepId,
-                sea_orm::sea_query::Expr::value(order.sales_rep_id.0),
-            )
-            .filter(invoice::Column::OrderId.eq(order.id.0))
-            .filter(invoice::Column::SalesRepId.ne(order.sales_rep_id.0))
-            .exec(&txn)
-            .await
-            .map_err(storage)?;
+        // Receivables follow the order's rep: a reassigned order's invoices move with it.
+        if change
+            .events
+            .iter()
+            .any(|e| matches!(e, OrderEventKind::OrderReassigned { .. }))
+        {
+            invoice::Entity::update_many()
+                .col_expr(
+                    invoice::Column::SalesRepId,
+                    sea_orm::sea_query::Expr::value(order.sales_rep_id.0),
+                )
+                .filter(invoice::Column::OrderId.eq(order.id.0))
+                .exec(&txn)
+                .await
+                .map_err(storage)?;
+        }
         let stored = events::append(&txn, order, change.events, change.actor_id, change.at).await?;
         txn.commit().await.map_err(storage)?;
         Ok(stored)

@@ -50,8 +50,6 @@ fn to_invoice(row: invoice::Model) -> Result<Invoice, RepoError> {
         paid: from_scaled(row.paid_e4, MONEY_SCALE),
         fully_paid_on: row.fully_paid_on,
         void_reason: row.void_reason,
-        // Invoices change only together with their order's version.
-        version: 1,
         created_at: from_micros(row.created_at)?,
     })
 }

@@ -121,7 +121,6 @@ async fn plan_issue(
         paid: Decimal::ZERO,
         fully_paid_on: None,
         void_reason: None,
-        version: 1,
         created_at: at,
     });
     let issued = OrderEventKind::InvoiceIssued {
