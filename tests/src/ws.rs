@@ -6,13 +6,14 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::client::{Request, Response};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::http::header::SEC_WEBSOCKET_PROTOCOL;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, client_async, connect_async};
 
 use crate::app::TestApp;
 use crate::json::pretty;
@@ -83,23 +84,54 @@ impl RawSocket {
     /// # Panics
     /// When the connection fails or times out.
     pub async fn connect(url: &str, subprotocols: &str) -> Self {
-        let mut request = url
-            .into_client_request()
-            .unwrap_or_else(|e| panic!("bad websocket URL {url}: {e}"));
-        request.headers_mut().insert(
-            SEC_WEBSOCKET_PROTOCOL,
-            HeaderValue::from_str(subprotocols).expect("a header value"),
-        );
+        let request = upgrade_request(url, subprotocols);
         let (ws, response) = tokio::time::timeout(CONNECT_TIMEOUT, connect_async(request))
             .await
             .unwrap_or_else(|_| panic!("websocket connect to {url} timed out"))
             .unwrap_or_else(|e| panic!("websocket connect to {url}: {e}"));
-        let protocol = response
-            .headers()
-            .get(SEC_WEBSOCKET_PROTOCOL)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        RawSocket { ws, protocol }
+        RawSocket {
+            ws,
+            protocol: chosen_protocol(&response),
+        }
+    }
+
+    /// Connects like [`connect`](Self::connect), over a TCP socket whose receive buffer is
+    /// `bytes`: a client on a slow link, whose window fills after a few messages once it stops
+    /// reading (the kernel may round the size up).
+    ///
+    /// # Panics
+    /// When the connection fails or times out.
+    pub async fn connect_with_receive_buffer(url: &str, subprotocols: &str, bytes: u32) -> Self {
+        let request = upgrade_request(url, subprotocols);
+        let host = request.uri().host().unwrap_or("127.0.0.1").to_owned();
+        let port = request.uri().port_u16().unwrap_or(80);
+        let address = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .ok()
+            .and_then(|mut addresses| addresses.next())
+            .unwrap_or_else(|| panic!("cannot resolve {host}:{port}"));
+        let socket = if address.is_ipv4() {
+            TcpSocket::new_v4()
+        } else {
+            TcpSocket::new_v6()
+        }
+        .expect("a TCP socket");
+        // Set before connecting, so the window advertised in the handshake is already small.
+        socket
+            .set_recv_buffer_size(bytes)
+            .expect("set the receive buffer size");
+        let handshake = async {
+            let stream = socket.connect(address).await.expect("TCP connect");
+            client_async(request, MaybeTlsStream::Plain(stream)).await
+        };
+        let (ws, response) = tokio::time::timeout(CONNECT_TIMEOUT, handshake)
+            .await
+            .unwrap_or_else(|_| panic!("websocket connect to {url} timed out"))
+            .unwrap_or_else(|e| panic!("websocket connect to {url}: {e}"));
+        RawSocket {
+            ws,
+            protocol: chosen_protocol(&response),
+        }
     }
 
     /// Sends `message` as a text frame.
@@ -226,4 +258,25 @@ impl RawSocket {
             before.push(message);
         }
     }
+}
+
+/// The upgrade request for `url`, offering `subprotocols`.
+fn upgrade_request(url: &str, subprotocols: &str) -> Request {
+    let mut request = url
+        .into_client_request()
+        .unwrap_or_else(|e| panic!("bad websocket URL {url}: {e}"));
+    request.headers_mut().insert(
+        SEC_WEBSOCKET_PROTOCOL,
+        HeaderValue::from_str(subprotocols).expect("a header value"),
+    );
+    request
+}
+
+/// The subprotocol the server chose, if any.
+fn chosen_protocol(response: &Response) -> Option<String> {
+    response
+        .headers()
+        .get(SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }

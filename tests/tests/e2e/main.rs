@@ -56,6 +56,7 @@ mod review;
 mod scale_out;
 mod sessions;
 mod settlement;
+mod slow_subscriber;
 mod subscriptions;
 mod tokens;
 mod visibility;
