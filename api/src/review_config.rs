@@ -10,6 +10,9 @@
 //! [minimum_amount]      # per ISO 4217 currency; amounts as strings (exact decimals) or integers
 //! EUR = "250.00"
 //! USD = 300
+//!
+//! [change_authority]    # per currency: how far a sales rep may move an order's total by
+//! EUR = "500.00"        # approving a change request themselves (otherwise a manager decides)
 //! ```
 
 use std::collections::BTreeMap;
@@ -51,6 +54,8 @@ struct File {
     severity: BTreeMap<Spanned<String>, Spanned<String>>,
     #[serde(default)]
     minimum_amount: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+    #[serde(default)]
+    change_authority: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
 }
 
 /// Reads and checks the configuration file.
@@ -102,30 +107,48 @@ pub fn parse(text: &str, path: &Path) -> Result<ReviewPolicy, ReviewConfigError>
         policy.set_severity(rule, level);
     }
     for (currency, amount) in &file.minimum_amount {
-        let code = Currency::parse(currency.get_ref())
-            .map_err(|e| invalid(currency.span().start, message_of(&e)))?;
-        let value = match amount.get_ref() {
-            toml::Value::String(s) => s.trim().parse::<Decimal>().map_err(|_| {
-                invalid(
-                    amount.span().start,
-                    format!("minimum amount `{s}` for {code} is not a decimal number"),
-                )
-            })?,
-            toml::Value::Integer(i) => Decimal::from(*i),
-            _ => {
-                return Err(invalid(
-                    amount.span().start,
-                    format!(
-                        "minimum amount for {code} must be a string like \"250.00\" or an integer (floating point is not exact)"
-                    ),
-                ));
-            }
-        };
+        let (code, value) = currency_amount(currency, amount, "minimum amount", &invalid)?;
         policy
             .set_minimum_amount(code, value)
             .map_err(|e| invalid(amount.span().start, message_of(&e)))?;
     }
+    for (currency, amount) in &file.change_authority {
+        let (code, value) = currency_amount(currency, amount, "change authority", &invalid)?;
+        policy
+            .set_rep_change_limit(code, value)
+            .map_err(|e| invalid(amount.span().start, message_of(&e)))?;
+    }
     Ok(policy)
+}
+
+/// One `CUR = "amount"` entry: a known currency and an exact amount (a string or an integer;
+/// floating point would not be exact).
+fn currency_amount(
+    currency: &Spanned<String>,
+    amount: &Spanned<toml::Value>,
+    what: &str,
+    invalid: &impl Fn(usize, String) -> ReviewConfigError,
+) -> Result<(Currency, Decimal), ReviewConfigError> {
+    let code = Currency::parse(currency.get_ref())
+        .map_err(|e| invalid(currency.span().start, message_of(&e)))?;
+    let value = match amount.get_ref() {
+        toml::Value::String(s) => s.trim().parse::<Decimal>().map_err(|_| {
+            invalid(
+                amount.span().start,
+                format!("{what} `{s}` for {code} is not a decimal number"),
+            )
+        })?,
+        toml::Value::Integer(i) => Decimal::from(*i),
+        _ => {
+            return Err(invalid(
+                amount.span().start,
+                format!(
+                    "{what} for {code} must be a string like \"250.00\" or an integer (floating point is not exact)"
+                ),
+            ));
+        }
+    };
+    Ok((code, value))
 }
 
 fn message_of(error: &domain::ValidationError) -> String {
@@ -175,6 +198,22 @@ mod tests {
             policy.minimum_amount(Currency::parse("JPY").unwrap()),
             Some(Decimal::from(30000))
         );
+    }
+
+    #[test]
+    fn change_authority_is_read_per_currency_and_checked() {
+        let policy = parse_str("[change_authority]\nEUR = \"500.00\"\n").unwrap();
+        let eur = Currency::parse("EUR").unwrap();
+        assert_eq!(policy.rep_change_limit(eur), Some(Decimal::new(50000, 2)));
+        assert_eq!(
+            policy.rep_change_limit(Currency::parse("USD").unwrap()),
+            None
+        );
+        let message = error_of("[change_authority]\nEUR = 1.5\n");
+        assert!(message.starts_with("review.toml:2: "), "{message}");
+        assert!(message.contains("change authority for EUR"), "{message}");
+        let message = error_of("[change_authority]\n\nEUR = \"-3\"\n");
+        assert!(message.starts_with("review.toml:3: "), "{message}");
     }
 
     #[test]

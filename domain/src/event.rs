@@ -11,6 +11,9 @@ use crate::money::Currency;
 use crate::order::Confirmation;
 use crate::review::Finding;
 use crate::settlement::{CollectionKind, InvoiceKind, PaymentMethod};
+use crate::tracking::{
+    ChangeStatus, ExceptionKind, FieldChange, MilestoneKind, Severity, ShipmentLine,
+};
 
 /// What happened, with its data. Serialised as `{"type": "...", "data": {...}}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +121,115 @@ pub enum OrderEventKind {
         /// Why.
         reason: Option<String>,
     },
+    /// A production or logistics milestone was reached.
+    MilestoneRecorded {
+        /// The milestone (filled in by storage).
+        milestone_id: i64,
+        /// Which.
+        kind: MilestoneKind,
+        /// When it happened.
+        occurred_at: DateTime<Utc>,
+        /// Remark.
+        note: Option<String>,
+    },
+    /// The expected delivery date moved.
+    ExpectedDateChanged {
+        /// Before (none until first known).
+        from: Option<NaiveDate>,
+        /// After.
+        to: NaiveDate,
+        /// Why: a milestone, an exception's delay, a change.
+        reason: String,
+    },
+    /// The expected delivery date passed the date promised to the customer.
+    DeliveryAtRisk {
+        /// The promised date.
+        promised_date: NaiveDate,
+        /// The expected date now.
+        expected_date: NaiveDate,
+    },
+    /// Goods left: a shipment with its lines.
+    ShipmentRecorded {
+        /// The shipment (filled in by storage).
+        shipment_id: i64,
+        /// Carrier.
+        carrier: String,
+        /// The carrier's tracking number.
+        tracking_number: Option<String>,
+        /// What it carries.
+        lines: Vec<ShipmentLine>,
+    },
+    /// A shipment arrived.
+    ShipmentDelivered {
+        /// The shipment.
+        shipment_id: i64,
+        /// When.
+        delivered_at: DateTime<Utc>,
+    },
+    /// An exception was raised on the order.
+    ExceptionRaised {
+        /// The exception (filled in by storage).
+        exception_id: i64,
+        /// What kind.
+        kind: ExceptionKind,
+        /// How bad.
+        severity: Severity,
+        /// What happened.
+        description: String,
+        /// Estimated cost, in the order's currency.
+        cost_impact: Decimal,
+        /// Estimated delay in days.
+        delay_days: u32,
+    },
+    /// The analysis of an exception was updated.
+    ExceptionUpdated {
+        /// The exception.
+        exception_id: i64,
+        /// Root cause, as analysed.
+        root_cause: Option<String>,
+        /// Actions taken or planned.
+        actions: Option<String>,
+    },
+    /// An exception was resolved.
+    ExceptionResolved {
+        /// The exception.
+        exception_id: i64,
+        /// How it was resolved.
+        resolution: String,
+        /// What to do differently next time.
+        lessons_learned: Option<String>,
+    },
+    /// A change to a confirmed order was proposed.
+    ChangeRequested {
+        /// The change request (filled in by storage).
+        change_request_id: i64,
+        /// Why.
+        reason: String,
+        /// New total minus old total.
+        amount_delta: Decimal,
+        /// Days the expected delivery moves.
+        delay_days: i64,
+        /// Whether it needs a manager because review flags the new content.
+        review_required: bool,
+    },
+    /// A proposed change was approved or rejected.
+    ChangeDecided {
+        /// The change request.
+        change_request_id: i64,
+        /// APPROVED or REJECTED.
+        decision: ChangeStatus,
+        /// The decider's comment.
+        comment: Option<String>,
+    },
+    /// An approved change was applied: the order's content moved to a new revision.
+    OrderChanged {
+        /// The change request.
+        change_request_id: i64,
+        /// The new revision.
+        revision: i32,
+        /// Each field changed, from and to.
+        changes: Vec<FieldChange>,
+    },
     /// The main status changed.
     StatusChanged {
         /// Before.
@@ -144,7 +256,63 @@ impl OrderEventKind {
             OrderEventKind::PaymentStatusChanged { .. } => "PAYMENT_STATUS_CHANGED",
             OrderEventKind::CollectionLogged { .. } => "COLLECTION_LOGGED",
             OrderEventKind::OrderReassigned { .. } => "ORDER_REASSIGNED",
+            OrderEventKind::MilestoneRecorded { .. } => "MILESTONE_RECORDED",
+            OrderEventKind::ExpectedDateChanged { .. } => "EXPECTED_DATE_CHANGED",
+            OrderEventKind::DeliveryAtRisk { .. } => "DELIVERY_AT_RISK",
+            OrderEventKind::ShipmentRecorded { .. } => "SHIPMENT_RECORDED",
+            OrderEventKind::ShipmentDelivered { .. } => "SHIPMENT_DELIVERED",
+            OrderEventKind::ExceptionRaised { .. } => "EXCEPTION_RAISED",
+            OrderEventKind::ExceptionUpdated { .. } => "EXCEPTION_UPDATED",
+            OrderEventKind::ExceptionResolved { .. } => "EXCEPTION_RESOLVED",
+            OrderEventKind::ChangeRequested { .. } => "CHANGE_REQUESTED",
+            OrderEventKind::ChangeDecided { .. } => "CHANGE_DECIDED",
+            OrderEventKind::OrderChanged { .. } => "ORDER_CHANGED",
             OrderEventKind::StatusChanged { .. } => "STATUS_CHANGED",
+        }
+    }
+
+    /// Whether a CUSTOMER user sees this event (timeline, feeds): what happens to their goods,
+    /// dates, money and the content they agreed to; not review findings, internal analysis,
+    /// collection work, exceptions or proposals still under discussion.
+    #[must_use]
+    pub fn customer_visible(&self) -> bool {
+        matches!(
+            self,
+            OrderEventKind::OrderCreated { .. }
+                | OrderEventKind::OrderConfirmed { .. }
+                | OrderEventKind::StatusChanged { .. }
+                | OrderEventKind::InvoiceIssued { .. }
+                | OrderEventKind::InvoiceVoided { .. }
+                | OrderEventKind::PaymentRecorded { .. }
+                | OrderEventKind::PaymentStatusChanged { .. }
+                | OrderEventKind::MilestoneRecorded { .. }
+                | OrderEventKind::ExpectedDateChanged { .. }
+                | OrderEventKind::ShipmentRecorded { .. }
+                | OrderEventKind::ShipmentDelivered { .. }
+                | OrderEventKind::OrderChanged { .. }
+        )
+    }
+
+    /// Storage assigns the id of the record a command creates (milestone, shipment, exception,
+    /// change request) and fills it into the event that announces it, which carries 0 until then.
+    pub fn assign_record_id(&mut self, id: i64) {
+        match self {
+            OrderEventKind::MilestoneRecorded {
+                milestone_id: slot, ..
+            }
+            | OrderEventKind::ShipmentRecorded {
+                shipment_id: slot, ..
+            }
+            | OrderEventKind::ExceptionRaised {
+                exception_id: slot, ..
+            }
+            | OrderEventKind::ChangeRequested {
+                change_request_id: slot,
+                ..
+            } if *slot == 0 => {
+                *slot = id;
+            }
+            _ => {}
         }
     }
 }

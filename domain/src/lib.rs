@@ -12,6 +12,7 @@
 //! - [`review`]: review rules run on submit;
 //! - [`settlement`]: invoices, payments and the payment status they give an order;
 //! - [`receivables`]: aging of open invoices by customer or rep, payment behaviour;
+//! - [`tracking`]: milestones, expected dates, shipments, exceptions and change requests;
 //! - [`event`]: domain events stored with each change;
 //! - [`ports`]: repository traits with their contracts;
 //! - [`error`]: typed errors.
@@ -28,6 +29,7 @@ pub mod ports;
 pub mod receivables;
 pub mod review;
 pub mod settlement;
+pub mod tracking;
 pub mod user;
 
 pub use error::{OrderError, ValidationError};

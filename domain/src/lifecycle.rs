@@ -229,6 +229,22 @@ pub enum CommandKind {
     Cancel,
     /// Move the order to another sales rep (not a status change; see [`reassign`]).
     Reassign,
+    /// Record a production or logistics milestone (`tracking`).
+    RecordMilestone,
+    /// Record a shipment with its lines; moves to PARTIALLY_SHIPPED or SHIPPED.
+    RecordShipment,
+    /// Raise an exception (`tracking`).
+    RaiseException,
+    /// Update an exception's analysis.
+    UpdateException,
+    /// Resolve an exception.
+    ResolveException,
+    /// Request or apply a change to the order's content.
+    ChangeOrder,
+    /// Approve a change request.
+    ApproveChange,
+    /// Reject a change request.
+    RejectChange,
 }
 
 impl CommandKind {
@@ -251,6 +267,14 @@ impl CommandKind {
             CommandKind::Resume => "resume",
             CommandKind::Cancel => "cancel",
             CommandKind::Reassign => "reassign",
+            CommandKind::RecordMilestone => "record a milestone on",
+            CommandKind::RecordShipment => "record a shipment of",
+            CommandKind::RaiseException => "raise an exception on",
+            CommandKind::UpdateException => "update an exception of",
+            CommandKind::ResolveException => "resolve an exception of",
+            CommandKind::ChangeOrder => "change",
+            CommandKind::ApproveChange => "approve a change of",
+            CommandKind::RejectChange => "reject a change of",
         }
     }
 }
@@ -287,10 +311,13 @@ pub const TRANSITIONS: &[(OrderStatus, CommandKind, OrderStatus)] = {
         (S::InProduction, C::MarkReadyToShip, S::ReadyToShip),
         (S::ReadyToShip, C::Ship, S::PartiallyShipped),
         (S::ReadyToShip, C::Ship, S::Shipped),
-        // PARTIALLY_SHIPPED -> PARTIALLY_SHIPPED is a further partial shipment: it needs the
-        // shipment's data (lines, carrier) to mean anything, so a plain status move cannot make
-        // it; recording shipments (issue 5) adds it with its event.
         (S::PartiallyShipped, C::Ship, S::Shipped),
+        // A recorded shipment (with its lines) moves the order by the quantities it carries;
+        // a further partial shipment is only meaningful with that data, so it has no plain edge.
+        (S::ReadyToShip, C::RecordShipment, S::PartiallyShipped),
+        (S::ReadyToShip, C::RecordShipment, S::Shipped),
+        (S::PartiallyShipped, C::RecordShipment, S::PartiallyShipped),
+        (S::PartiallyShipped, C::RecordShipment, S::Shipped),
         (S::Shipped, C::Deliver, S::Delivered),
         (S::Delivered, C::Complete, S::Completed),
         (S::Confirmed, C::Hold, S::OnHold),
@@ -394,6 +421,11 @@ pub enum OrderCommand {
     },
     /// Delivered.
     Deliver,
+    /// A shipment recorded by `tracking::plan_shipment`; `complete` when nothing remains.
+    RecordShipment {
+        /// True when nothing remains to ship.
+        complete: bool,
+    },
     /// Close a delivered and paid order.
     Complete,
     /// Pause.
@@ -425,6 +457,7 @@ impl OrderCommand {
             OrderCommand::MarkReadyToShip => CommandKind::MarkReadyToShip,
             OrderCommand::Ship { .. } => CommandKind::Ship,
             OrderCommand::Deliver => CommandKind::Deliver,
+            OrderCommand::RecordShipment { .. } => CommandKind::RecordShipment,
             OrderCommand::Complete => CommandKind::Complete,
             OrderCommand::Hold { .. } => CommandKind::Hold,
             OrderCommand::Resume => CommandKind::Resume,
@@ -473,7 +506,15 @@ impl OrderCommand {
                 | CommandKind::Approve
                 | CommandKind::Reject
                 | CommandKind::Confirm
-                | CommandKind::Reassign,
+                | CommandKind::Reassign
+                | CommandKind::RecordMilestone
+                | CommandKind::RecordShipment
+                | CommandKind::RaiseException
+                | CommandKind::UpdateException
+                | CommandKind::ResolveException
+                | CommandKind::ChangeOrder
+                | CommandKind::ApproveChange
+                | CommandKind::RejectChange,
             )
             | None => Err(OrderError::InvalidTransition {
                 from: order.status,
@@ -593,6 +634,8 @@ pub fn decide(
                 ..confirmation
             };
             next.confirmation = Some(confirmation.clone());
+            // Until production says otherwise, the goods are expected when promised.
+            next.expected_date = confirmation.promised_date;
             events.push(OrderEventKind::OrderConfirmed { confirmation });
             push_status(&mut events, from, S::Confirmed, None);
             S::Confirmed
@@ -609,6 +652,15 @@ pub fn decide(
             },
         ),
         OrderCommand::Deliver => plain(&mut events, from, S::Delivered),
+        OrderCommand::RecordShipment { complete } => plain(
+            &mut events,
+            from,
+            if complete {
+                S::Shipped
+            } else {
+                S::PartiallyShipped
+            },
+        ),
         OrderCommand::Complete => {
             if is_edge(from, kind, S::Completed) && order.payment_status != PaymentStatus::Paid {
                 return Err(OrderError::PreconditionFailed {

@@ -330,6 +330,9 @@ pub struct Order {
     pub findings: Vec<Finding>,
     /// Why the order was cancelled.
     pub cancel_reason: Option<String>,
+    /// When the goods are expected to arrive now (set at confirmation to the promised date,
+    /// then moved by milestones, exceptions' delays and changes).
+    pub expected_date: Option<NaiveDate>,
     /// Optimistic-concurrency version: +1 per accepted command.
     pub version: i64,
     /// Content revision: +1 per change applied after confirmation.

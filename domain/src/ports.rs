@@ -18,6 +18,10 @@ use crate::order::{NewOrder, Order};
 use crate::settlement::{
     CollectionActivity, Invoice, NewCollectionActivity, NewInvoice, NewPayment, Payment,
 };
+use crate::tracking::{
+    ChangeRequest, ExceptionKind, ExceptionStatus, Milestone, NewChangeRequest, NewException,
+    NewMilestone, NewShipment, OrderException, OrderRevision, Severity, Shipment,
+};
 use crate::user::{Email, NewUser, Scope, User};
 
 /// Why a repository call failed.
@@ -557,4 +561,140 @@ pub trait EventLog: Send + Sync {
     ) -> impl Future<Output = Result<Vec<StoredEvent>, RepoError>> + Send;
     /// The highest sequence number stored (0 when empty).
     fn last_seq(&self) -> impl Future<Output = Result<i64, RepoError>> + Send;
+}
+
+/// One record a tracking command writes besides the order row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrackingRecord {
+    /// A new milestone.
+    NewMilestone(NewMilestone),
+    /// A new shipment.
+    NewShipment(NewShipment),
+    /// A shipment arrived.
+    ShipmentDelivered {
+        /// The shipment.
+        shipment_id: i64,
+        /// When.
+        delivered_at: DateTime<Utc>,
+    },
+    /// A new exception.
+    NewException(NewException),
+    /// An exception's analysis or resolution (every field after `details` is rewritten).
+    UpdatedException(OrderException),
+    /// A new change request.
+    NewChangeRequest(NewChangeRequest),
+    /// A change request decided or applied (status, decision and application fields rewritten).
+    UpdatedChangeRequest(ChangeRequest),
+    /// The content a change replaced.
+    Revision(OrderRevision),
+}
+
+/// A tracking command decided on an order, stored in one transaction with the order row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackingChange<'a> {
+    /// The order after the command (its `version` is the new version).
+    pub order: &'a Order,
+    /// The version the command was decided on.
+    pub expected_version: i64,
+    /// Whether the order's lines must be rewritten (an applied change).
+    pub lines_changed: bool,
+    /// Records to write, in order.
+    pub records: Vec<TrackingRecord>,
+    /// Events to append. An event announcing a new record carries id 0; storage fills in the
+    /// id it assigned (`OrderEventKind::assign_record_id`).
+    pub events: Vec<OrderEventKind>,
+    /// Who.
+    pub actor_id: UserId,
+    /// When.
+    pub at: DateTime<Utc>,
+}
+
+/// What a stored tracking change produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackingSaved {
+    /// The id assigned to the new record (milestone, shipment, exception or change request), if
+    /// the change created one.
+    pub new_id: Option<i64>,
+    /// The events as stored.
+    pub events: Vec<StoredEvent>,
+}
+
+/// Filters of the exception list. All present filters must match.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExceptionFilter {
+    /// OPEN or RESOLVED.
+    pub status: Option<ExceptionStatus>,
+    /// Of this kind.
+    pub kind: Option<ExceptionKind>,
+    /// Of this severity.
+    pub severity: Option<Severity>,
+    /// On orders of this customer.
+    pub customer_id: Option<CustomerId>,
+    /// On this order.
+    pub order_id: Option<OrderId>,
+    /// Raised at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Raised before.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Milestones, shipments, exceptions and change requests.
+pub trait TrackingRepository: Send + Sync {
+    /// Stores a tracking change. MUST update the order row only if its version is still
+    /// `expected_version` (else `Conflict`, nothing written), write the records and append the
+    /// events in the same transaction, and rewrite lines when `lines_changed`.
+    fn save_tracking(
+        &self,
+        change: TrackingChange<'_>,
+    ) -> impl Future<Output = Result<TrackingSaved, RepoError>> + Send;
+    /// The order's milestones, in the order they happened (then by id).
+    fn milestones_of_order(
+        &self,
+        order_id: OrderId,
+    ) -> impl Future<Output = Result<Vec<Milestone>, RepoError>> + Send;
+    /// The order's shipments, oldest first.
+    fn shipments_of_order(
+        &self,
+        order_id: OrderId,
+    ) -> impl Future<Output = Result<Vec<Shipment>, RepoError>> + Send;
+    /// One shipment.
+    fn shipment(&self, id: i64)
+    -> impl Future<Output = Result<Option<Shipment>, RepoError>> + Send;
+    /// One exception.
+    fn exception(
+        &self,
+        id: i64,
+    ) -> impl Future<Output = Result<Option<OrderException>, RepoError>> + Send;
+    /// Exceptions visible in `scope`, newest first (keyset on id). MUST filter in the query.
+    fn list_exceptions(
+        &self,
+        scope: Scope,
+        filter: &ExceptionFilter,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<OrderException>, RepoError>> + Send;
+    /// One change request.
+    fn change_request(
+        &self,
+        id: i64,
+    ) -> impl Future<Output = Result<Option<ChangeRequest>, RepoError>> + Send;
+    /// The order's change requests, oldest first.
+    fn change_requests_of_order(
+        &self,
+        order_id: OrderId,
+    ) -> impl Future<Output = Result<Vec<ChangeRequest>, RepoError>> + Send;
+    /// The order's previous revisions, oldest first.
+    fn revisions_of_order(
+        &self,
+        order_id: OrderId,
+    ) -> impl Future<Output = Result<Vec<OrderRevision>, RepoError>> + Send;
+    /// Orders visible in `scope` that are at risk on `today` (see `tracking::is_at_risk`): in
+    /// CONFIRMED .. SHIPPED or ON_HOLD, with a promised date that is before `today` or before
+    /// the expected date. Ordered by promised date, then id; keyset on id is not meaningful
+    /// here, so `page.after` is an offset.
+    fn orders_at_risk(
+        &self,
+        scope: Scope,
+        today: NaiveDate,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<Order>, RepoError>> + Send;
 }

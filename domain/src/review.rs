@@ -222,6 +222,7 @@ pub fn outcome_of(findings: &[Finding]) -> OrderStatus {
 pub struct ReviewPolicy {
     severities: HashMap<RuleCode, Option<Severity>>,
     minimum_amounts: HashMap<Currency, Decimal>,
+    rep_change_limits: HashMap<Currency, Decimal>,
 }
 
 impl Default for ReviewPolicy {
@@ -233,6 +234,7 @@ impl Default for ReviewPolicy {
                 .map(|c| (c, Some(c.default_severity())))
                 .collect(),
             minimum_amounts: HashMap::new(),
+            rep_change_limits: HashMap::new(),
         }
     }
 }
@@ -274,6 +276,32 @@ impl ReviewPolicy {
             ));
         }
         self.minimum_amounts.insert(currency, amount);
+        Ok(())
+    }
+
+    /// How far (in either direction) a sales rep may move an order's total by approving a
+    /// change request on their own, in `currency`; `None`: only managers decide changes.
+    #[must_use]
+    pub fn rep_change_limit(&self, currency: Currency) -> Option<Decimal> {
+        self.rep_change_limits.get(&currency).copied()
+    }
+
+    /// Sets the rep's change authority for `currency`.
+    ///
+    /// # Errors
+    /// `ValidationError::Invalid` for a negative amount.
+    pub fn set_rep_change_limit(
+        &mut self,
+        currency: Currency,
+        amount: Decimal,
+    ) -> Result<(), ValidationError> {
+        if amount.is_sign_negative() {
+            return Err(ValidationError::invalid(
+                "changeAuthority",
+                format!("{amount} {currency} is negative"),
+            ));
+        }
+        self.rep_change_limits.insert(currency, amount);
         Ok(())
     }
 

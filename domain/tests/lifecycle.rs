@@ -58,6 +58,7 @@ fn order(status: OrderStatus, held_from: Option<OrderStatus>) -> Order {
         confirmation: None,
         findings: vec![],
         cancel_reason: None,
+        expected_date: None,
         version: 3,
         revision: 0,
         created_at: now(),
@@ -550,8 +551,20 @@ fn design_allows(
                             matches!(h, S::Confirmed | S::InProduction | S::ReadyToShip)
                         })))
         }
-        // Not a status move: `decide` never takes it (see `reassign`).
-        C::Reassign => false,
+        // A recorded shipment: a further partial one keeps PARTIALLY_SHIPPED.
+        C::RecordShipment => {
+            matches!(from, S::ReadyToShip | S::PartiallyShipped)
+                && matches!(to, S::PartiallyShipped | S::Shipped)
+        }
+        // Not status moves: `decide` never takes them (see `reassign` and `tracking`).
+        C::Reassign
+        | C::RecordMilestone
+        | C::RaiseException
+        | C::UpdateException
+        | C::ResolveException
+        | C::ChangeOrder
+        | C::ApproveChange
+        | C::RejectChange => false,
     }
 }
 
@@ -582,6 +595,7 @@ fn any_command() -> impl Strategy<Value = OrderCommand> {
         Just(OrderCommand::StartProduction),
         Just(OrderCommand::MarkReadyToShip),
         any::<bool>().prop_map(|complete| OrderCommand::Ship { complete }),
+        any::<bool>().prop_map(|complete| OrderCommand::RecordShipment { complete }),
         Just(OrderCommand::Deliver),
         Just(OrderCommand::Complete),
         Just(OrderCommand::Hold { reason: "r".into() }),

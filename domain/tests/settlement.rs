@@ -62,6 +62,7 @@ fn order(lines: Vec<OrderLine>, terms: PaymentTerms) -> Order {
         confirmation: None,
         findings: vec![],
         cancel_reason: None,
+        expected_date: None,
         version: 5,
         revision: 0,
         created_at: now(),

@@ -9,6 +9,7 @@ mod review;
 pub mod scalars;
 mod settlement;
 mod subscription;
+mod tracking;
 pub mod types;
 
 use async_graphql::{Context, Schema};

@@ -320,6 +320,7 @@ pub struct MutationRoot(
     CoreMutation,
     super::archive::ArchiveMutation,
     super::settlement::SettlementMutation,
+    super::tracking::TrackingMutation,
 );
 
 /// Sign-in, master data and the order lifecycle.

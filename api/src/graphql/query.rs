@@ -60,6 +60,7 @@ pub struct QueryRoot(
     super::review::ReviewQuery,
     super::archive::ArchiveQuery,
     super::settlement::SettlementQuery,
+    super::tracking::TrackingQuery,
 );
 
 /// Users, master data and orders.

@@ -14,7 +14,9 @@ use super::error::{ApiError, ApiResult};
 use super::scalars::Dec;
 use super::types::{CustomerNode, MoneyNode, OrderNode, UserNode};
 use super::{ContextExt, page_request, parse_id};
-use crate::service::{CollectionItem, PaymentInput, Settled, line_no, staff_only, user};
+use crate::service::{
+    CollectionItem, InvoiceRequest, PaymentInput, Settled, line_no, staff_only, user,
+};
 
 /// Most open invoices one aging report reads.
 const AGING_LIMIT: u64 = 10_000;
@@ -407,6 +409,9 @@ pub struct IssueInvoiceInput {
     pub deposit: bool,
     /// Lines and quantities to bill; everything not yet invoiced when omitted.
     pub lines: Option<Vec<InvoiceLineInput>>,
+    /// Bill what has shipped (recorded shipments) and is not invoiced yet, instead of `lines`.
+    #[graphql(default = false)]
+    pub shipped: bool,
 }
 
 /// A payment received.
@@ -684,25 +689,32 @@ impl SettlementMutation {
         let actor = ctx.actor()?;
         let order_id = OrderId(parse_id("orderId", &order_id)?);
         let input = input.unwrap_or_default();
-        let lines = input
-            .lines
-            .map(|lines| {
+        let what = match (input.deposit, input.shipped, input.lines) {
+            (false, false, None) => InvoiceRequest::Everything,
+            (true, false, None) => InvoiceRequest::Deposit,
+            (false, true, None) => InvoiceRequest::Shipped,
+            (false, false, Some(lines)) => InvoiceRequest::Lines(
                 lines
                     .into_iter()
                     .map(|l| Ok((line_no(&l.line_id, order_id)?, l.quantity.0)))
-                    .collect::<ApiResult<Vec<_>>>()
-            })
-            .transpose()?;
+                    .collect::<ApiResult<Vec<_>>>()?,
+            ),
+            (true, _, _) => {
+                return Err(ApiError::bad_input(
+                    "lines",
+                    "a deposit invoice bills a share of the whole order, not lines",
+                ));
+            }
+            (false, true, Some(_)) => {
+                return Err(ApiError::bad_input(
+                    "shipped",
+                    "give either lines or shipped, not both",
+                ));
+            }
+        };
         Ok(ctx
             .services()
-            .issue_invoice(
-                ctx.loaders(),
-                &actor,
-                order_id,
-                expected_version,
-                input.deposit,
-                lines,
-            )
+            .issue_invoice(ctx.loaders(), &actor, order_id, expected_version, what)
             .await?
             .into())
     }

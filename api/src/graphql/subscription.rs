@@ -46,6 +46,28 @@ pub enum OrderEventType {
     CollectionLogged,
     /// The order moved to another sales rep.
     OrderReassigned,
+    /// A production or logistics milestone was recorded.
+    MilestoneRecorded,
+    /// The expected delivery date moved.
+    ExpectedDateChanged,
+    /// The expected delivery date passed the promised date.
+    DeliveryAtRisk,
+    /// A shipment was recorded.
+    ShipmentRecorded,
+    /// A shipment was delivered.
+    ShipmentDelivered,
+    /// An exception was raised.
+    ExceptionRaised,
+    /// An exception's analysis was updated.
+    ExceptionUpdated,
+    /// An exception was resolved.
+    ExceptionResolved,
+    /// A change was requested.
+    ChangeRequested,
+    /// A change request was approved or rejected.
+    ChangeDecided,
+    /// A change was applied (new revision).
+    OrderChanged,
 }
 
 impl OrderEventType {
@@ -62,6 +84,17 @@ impl OrderEventType {
             OrderEventType::PaymentStatusChanged => "PAYMENT_STATUS_CHANGED",
             OrderEventType::CollectionLogged => "COLLECTION_LOGGED",
             OrderEventType::OrderReassigned => "ORDER_REASSIGNED",
+            OrderEventType::MilestoneRecorded => "MILESTONE_RECORDED",
+            OrderEventType::ExpectedDateChanged => "EXPECTED_DATE_CHANGED",
+            OrderEventType::DeliveryAtRisk => "DELIVERY_AT_RISK",
+            OrderEventType::ShipmentRecorded => "SHIPMENT_RECORDED",
+            OrderEventType::ShipmentDelivered => "SHIPMENT_DELIVERED",
+            OrderEventType::ExceptionRaised => "EXCEPTION_RAISED",
+            OrderEventType::ExceptionUpdated => "EXCEPTION_UPDATED",
+            OrderEventType::ExceptionResolved => "EXCEPTION_RESOLVED",
+            OrderEventType::ChangeRequested => "CHANGE_REQUESTED",
+            OrderEventType::ChangeDecided => "CHANGE_DECIDED",
+            OrderEventType::OrderChanged => "ORDER_CHANGED",
         }
     }
 }
@@ -275,6 +308,9 @@ impl Feed {
     }
 
     async fn visible(&mut self, event: &StoredEvent) -> ApiResult<bool> {
+        if self.actor.role == Role::Customer && !event.kind.customer_visible() {
+            return Ok(false);
+        }
         let rep = event.sales_rep_id;
         let manager = match self.managers.get(&rep) {
             Some(manager) => *manager,

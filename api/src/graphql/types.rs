@@ -477,14 +477,116 @@ impl OrderNode {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
-    /// Everything that happened to the order, oldest first (its timeline).
+    /// The stored events of the order, oldest first. CUSTOMER users get the events that
+    /// concern them (no review findings, exceptions, proposals or collection work).
     async fn events(&self, ctx: &Context<'_>) -> ApiResult<Vec<OrderEventNode>> {
+        let customer = ctx.actor()?.role == domain::user::Role::Customer;
         Ok(ctx
             .services()
             .order_events(self.0.id)
             .await?
             .into_iter()
+            .filter(|e| !customer || e.kind.customer_visible())
             .map(OrderEventNode)
+            .collect())
+    }
+    /// Status changes, milestones, shipments, notes, changes and exceptions, oldest first, each
+    /// with its actor. CUSTOMER users see the customer-visible part only.
+    async fn timeline(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Vec<super::tracking::TimelineEntryNode>> {
+        let actor = ctx.actor()?;
+        Ok(ctx
+            .services()
+            .timeline(&actor, self.0.id)
+            .await?
+            .into_iter()
+            .map(super::tracking::TimelineEntryNode)
+            .collect())
+    }
+    /// When the goods are expected now: the promised date at confirmation, then moved by
+    /// milestones, exceptions' delays and applied changes.
+    async fn expected_delivery_date(&self) -> Option<NaiveDate> {
+        self.0.expected_date
+    }
+    /// Whether delivery is at risk today: expected after the promised date, or the promised
+    /// date passed while goods are still on their way.
+    async fn at_risk(&self) -> bool {
+        domain::tracking::is_at_risk(&self.0, crate::service::now().date_naive())
+    }
+    /// Production and logistics milestones, in the order they happened.
+    async fn milestones(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Vec<super::tracking::MilestoneNode>> {
+        Ok(ctx
+            .services()
+            .milestones_of(self.0.id)
+            .await?
+            .into_iter()
+            .map(super::tracking::MilestoneNode)
+            .collect())
+    }
+    /// Shipments, oldest first.
+    async fn shipments(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::tracking::ShipmentNode>> {
+        Ok(ctx
+            .services()
+            .shipments_of(self.0.id)
+            .await?
+            .into_iter()
+            .map(super::tracking::ShipmentNode)
+            .collect())
+    }
+    /// Exceptions raised on the order, newest first (at most 100). Staff only.
+    async fn exceptions(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Vec<super::tracking::ExceptionNode>> {
+        let actor = ctx.actor()?;
+        let filter = domain::ports::ExceptionFilter {
+            order_id: Some(self.0.id),
+            ..Default::default()
+        };
+        let page = domain::ports::PageRequest {
+            first: 100,
+            after: None,
+        };
+        Ok(ctx
+            .services()
+            .exceptions(&actor, &filter, page)
+            .await?
+            .items
+            .into_iter()
+            .map(super::tracking::ExceptionNode)
+            .collect())
+    }
+    /// Change requests, oldest first. Staff only.
+    async fn change_requests(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Vec<super::tracking::ChangeRequestNode>> {
+        let actor = ctx.actor()?;
+        Ok(ctx
+            .services()
+            .change_requests_of(&actor, self.0.id)
+            .await?
+            .into_iter()
+            .map(super::tracking::ChangeRequestNode)
+            .collect())
+    }
+    /// The contents this order had before applied changes replaced them, oldest first; the
+    /// current content is the order itself (`revision`).
+    async fn revisions(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::tracking::RevisionNode>> {
+        Ok(ctx
+            .services()
+            .revisions_of(self.0.id)
+            .await?
+            .into_iter()
+            .map(|revision| super::tracking::RevisionNode {
+                revision,
+                currency: self.0.currency,
+            })
             .collect())
     }
     /// The order's invoices (deposit and goods, void ones included), oldest first.
@@ -563,6 +665,17 @@ pub struct OrderLineNode {
     order_id: i64,
     currency: Currency,
     line: OrderLine,
+}
+
+impl OrderLineNode {
+    /// A line of order `order_id`.
+    pub fn new(order_id: domain::OrderId, currency: Currency, line: OrderLine) -> Self {
+        Self {
+            order_id: order_id.0,
+            currency,
+            line,
+        }
+    }
 }
 
 /// A line: product, quantity, price, discount and total.
@@ -681,9 +794,8 @@ impl OrderEventNode {
     async fn order_number(&self) -> &str {
         &self.0.order_number
     }
-    /// ORDER_CREATED, DRAFT_UPDATED, REVIEW_COMPLETED, ORDER_CONFIRMED, STATUS_CHANGED,
-    /// INVOICE_ISSUED, INVOICE_VOIDED, PAYMENT_RECORDED, PAYMENT_STATUS_CHANGED, COLLECTION_LOGGED
-    /// or ORDER_REASSIGNED.
+    /// The event's kind, one of `OrderEventType` (ORDER_CREATED, STATUS_CHANGED,
+    /// SHIPMENT_RECORDED, ...).
     #[graphql(name = "type")]
     async fn event_type(&self) -> &'static str {
         self.0.kind.type_name()

@@ -8,6 +8,7 @@ pub mod limits;
 mod orders;
 mod sessions;
 mod settlement;
+mod tracking;
 
 use std::sync::{Arc, OnceLock};
 
@@ -23,7 +24,10 @@ pub use archive::FollowUp;
 pub use events::{EventHub, Received, Route, Subscription, spawn_dispatcher};
 pub use orders::{CreateOrder, DraftPatch};
 pub use sessions::Session;
-pub use settlement::{CollectionItem, PaymentInput, Settled, line_no};
+pub use settlement::{CollectionItem, InvoiceRequest, PaymentInput, Settled, line_no};
+pub use tracking::{
+    ChangePreview, ExceptionInput, TimelineItem, Tracked, event_summary, shipment_lines,
+};
 
 use crate::graphql::error::{ApiError, ApiResult};
 use crate::graphql::loaders::Loaders;

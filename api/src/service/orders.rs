@@ -266,7 +266,11 @@ impl Services {
 
     /// Gathers what the rules need (current catalogue facts, the submitting rep's authority,
     /// the customer's credit position, same-PO orders) and runs them under the configured policy.
-    async fn run_review(&self, loaders: &Loaders, order: &Order) -> ApiResult<Vec<Finding>> {
+    pub(super) async fn run_review(
+        &self,
+        loaders: &Loaders,
+        order: &Order,
+    ) -> ApiResult<Vec<Finding>> {
         let rep = user(loaders, order.sales_rep_id).await?;
         let customer = loaders
             .load_one(order.customer_id)

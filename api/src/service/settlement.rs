@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use domain::event::OrderEventKind;
 use domain::lifecycle::complete_if_settled;
 use domain::order::Order;
-use domain::ports::{IdempotencyClaim, RepoError, SettlementChange, SettlementRepository};
+use domain::ports::{
+    IdempotencyClaim, RepoError, SettlementChange, SettlementRepository, TrackingRepository,
+};
 use domain::settlement::{
     CollectionActivity, Invoice, NewCollectionActivity, NewPayment, Payment, PaymentMethod,
     check_payment, check_void, payment_status, plan_deposit_invoice, plan_invoice,
@@ -36,6 +38,19 @@ pub struct PaymentInput {
     pub reference: Option<String>,
     /// When the money arrived; now when absent.
     pub received_at: Option<DateTime<Utc>>,
+}
+
+/// What `issueInvoice` bills.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InvoiceRequest {
+    /// The deposit of DEPOSIT terms.
+    Deposit,
+    /// These quantities of these lines.
+    Lines(Vec<(u32, Decimal)>),
+    /// What has shipped and is not invoiced yet.
+    Shipped,
+    /// Everything not invoiced yet.
+    Everything,
 }
 
 /// An invoice the caller should chase.
@@ -150,26 +165,24 @@ impl Services {
         actor: &Actor,
         order_id: OrderId,
         expected_version: i64,
-        deposit: bool,
-        lines: Option<Vec<(u32, Decimal)>>,
+        what: InvoiceRequest,
     ) -> ApiResult<Settled> {
         staff_only(actor, "invoicing and payments")?;
-        if deposit && lines.is_some() {
-            return Err(ApiError::bad_input(
-                "lines",
-                "a deposit invoice bills a share of the whole order, not lines",
-            ));
-        }
         let order = self
             .order_at(loaders, actor, order_id, expected_version)
             .await?;
         let invoices = self.store.invoices_of_order(order.id).await?;
         let now = super::now();
         let today = now.date_naive();
-        let planned = if deposit {
-            plan_deposit_invoice(&order, &invoices, today)?
-        } else {
-            plan_invoice(&order, &invoices, lines.as_deref(), today)?
+        let planned = match what {
+            InvoiceRequest::Deposit => plan_deposit_invoice(&order, &invoices, today)?,
+            InvoiceRequest::Everything => plan_invoice(&order, &invoices, None, today)?,
+            InvoiceRequest::Lines(lines) => plan_invoice(&order, &invoices, Some(&lines), today)?,
+            InvoiceRequest::Shipped => {
+                let shipments = self.store.shipments_of_order(order.id).await?;
+                let lines = domain::tracking::shipped_not_invoiced(&order, &shipments, &invoices)?;
+                plan_invoice(&order, &invoices, Some(&lines), today)?
+            }
         };
         let mut with_new = invoices.clone();
         with_new.push(Invoice {

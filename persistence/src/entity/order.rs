@@ -21,6 +21,7 @@ pub struct Model {
     pub confirmation: Option<String>,
     pub findings: String,
     pub cancel_reason: Option<String>,
+    pub expected_date: Option<Date>,
     pub search_text: String,
     pub total_e4: i64,
     pub version: i64,

@@ -7,6 +7,7 @@ mod m20261126_000001_create_schema;
 mod m20261126_000002_create_refresh_tokens;
 mod m20261127_000003_customer_archive;
 mod m20261127_000004_settlement;
+mod m20261127_000005_tracking;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_create_refresh_tokens::Migration),
             Box::new(m20261127_000003_customer_archive::Migration),
             Box::new(m20261127_000004_settlement::Migration),
+            Box::new(m20261127_000005_tracking::Migration),
         ]
     }
 }

@@ -6,6 +6,7 @@ mod events;
 mod orders;
 mod sessions;
 mod settlement;
+mod tracking;
 mod users;
 
 use domain::ports::{Page, PageRequest, RepoError};

@@ -26,7 +26,7 @@ use super::{corrupt, events, fetch_limit, into_page, search_condition, search_ke
 use crate::codec::{
     MONEY_SCALE, PERCENT_SCALE, QUANTITY_SCALE, from_micros, from_scaled, to_micros, to_scaled,
 };
-use crate::entity::{idempotency_key, invoice, order, order_line};
+use crate::entity::{idempotency_key, invoice, order, order_exception, order_line};
 use crate::store::{Store, storage};
 
 const CREATE_ORDER: &str = "createOrder";
@@ -79,6 +79,7 @@ fn to_order(row: order::Model, lines: Vec<order_line::Model>) -> Result<Order, R
             .map_err(|e| corrupt("confirmation", e))?,
         findings: serde_json::from_str(&row.findings).map_err(|e| corrupt("findings", e))?,
         cancel_reason: row.cancel_reason,
+        expected_date: row.expected_date,
         version: row.version,
         revision: row.revision,
         created_at: from_micros(row.created_at)?,
@@ -107,6 +108,7 @@ fn mutable_columns(order: &Order) -> Result<order::ActiveModel, RepoError> {
             .map_err(|e| corrupt("confirmation", e))?),
         findings: Set(serde_json::to_string(&order.findings).map_err(|e| corrupt("findings", e))?),
         cancel_reason: Set(order.cancel_reason.clone()),
+        expected_date: Set(order.expected_date),
         search_text: Set(search_key(&[
             Some(&order.number),
             order.content.customer_po.as_deref(),
@@ -182,6 +184,19 @@ async fn insert_lines(txn: &DatabaseTransaction, order: &Order) -> Result<(), Re
         .await
         .map_err(storage)?;
     Ok(())
+}
+
+/// Replaces the stored lines of `order` with its current ones (a change of content).
+pub(super) async fn replace_lines(
+    txn: &DatabaseTransaction,
+    order: &Order,
+) -> Result<(), RepoError> {
+    order_line::Entity::delete_many()
+        .filter(order_line::Column::OrderId.eq(order.id.0))
+        .exec(txn)
+        .await
+        .map_err(storage)?;
+    insert_lines(txn, order).await
 }
 
 impl Store {
@@ -290,6 +305,7 @@ impl Store {
             confirmation: None,
             findings: Vec::new(),
             cancel_reason: None,
+            expected_date: None,
             version: 1,
             revision: 0,
             created_at: new.created_at,
@@ -365,14 +381,10 @@ impl OrderRepository for Store {
         let txn = self.begin_write().await?;
         update_order_row(&txn, order, change.expected_version).await?;
         if change.lines_changed {
-            order_line::Entity::delete_many()
-                .filter(order_line::Column::OrderId.eq(order.id.0))
-                .exec(&txn)
-                .await
-                .map_err(storage)?;
-            insert_lines(&txn, order).await?;
+            replace_lines(&txn, order).await?;
         }
-        // Receivables follow the order's rep: a reassigned order's invoices move with it.
+        // Receivables and exceptions follow the order's rep: a reassigned order's invoices and
+        // exceptions move with it (both are scoped by the rep they carry).
         if change
             .events
             .iter()
@@ -384,6 +396,15 @@ impl OrderRepository for Store {
                     sea_orm::sea_query::Expr::value(order.sales_rep_id.0),
                 )
                 .filter(invoice::Column::OrderId.eq(order.id.0))
+                .exec(&txn)
+                .await
+                .map_err(storage)?;
+            order_exception::Entity::update_many()
+                .col_expr(
+                    order_exception::Column::SalesRepId,
+                    sea_orm::sea_query::Expr::value(order.sales_rep_id.0),
+                )
+                .filter(order_exception::Column::OrderId.eq(order.id.0))
                 .exec(&txn)
                 .await
                 .map_err(storage)?;

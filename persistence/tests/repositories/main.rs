@@ -8,7 +8,8 @@
 //! - `fixtures`: users, customers, products and drafts built from domain types;
 //! - one module per contract: money, versions, idempotency, event log, uniqueness, listing,
 //!   migrations, archive (customer profiles, notes, interactions, follow-ups and the order
-//!   queries derived from them).
+//!   queries derived from them), settlement (invoices, payments), tracking (milestones,
+//!   shipments, exceptions, change requests, orders at risk).
 
 #[macro_use]
 mod harness;
@@ -22,5 +23,6 @@ mod migrations;
 mod model;
 mod money;
 mod settlement;
+mod tracking;
 mod uniqueness;
 mod versions;

@@ -59,5 +59,6 @@ mod settlement;
 mod slow_subscriber;
 mod subscriptions;
 mod tokens;
+mod tracking;
 mod visibility;
 mod websocket;
