@@ -642,7 +642,7 @@ pub fn decide(
         }
         OrderCommand::StartProduction => plain(&mut events, from, S::InProduction),
         OrderCommand::MarkReadyToShip => plain(&mut events, from, S::ReadyToShip),
-        OrderCommand::Ship { complete } => plain(
+        OrderCommand::Ship { complete } | OrderCommand::RecordShipment { complete } => plain(
             &mut events,
             from,
             if complete {
@@ -652,15 +652,6 @@ pub fn decide(
             },
         ),
         OrderCommand::Deliver => plain(&mut events, from, S::Delivered),
-        OrderCommand::RecordShipment { complete } => plain(
-            &mut events,
-            from,
-            if complete {
-                S::Shipped
-            } else {
-                S::PartiallyShipped
-            },
-        ),
         OrderCommand::Complete => {
             if is_edge(from, kind, S::Completed) && order.payment_status != PaymentStatus::Paid {
                 return Err(OrderError::PreconditionFailed {

@@ -187,54 +187,79 @@ fn build_lines_unchecked(
         .iter()
         .enumerate()
         .map(|(index, input)| {
-            let product = products.get(&input.product_id).ok_or_else(|| {
-                ValidationError::invalid(
-                    "productId",
-                    format!("product {} does not exist", input.product_id),
-                )
-            })?;
-            let details = &product.details;
-            if !details.active {
-                return Err(ValidationError::invalid(
-                    "productId",
-                    format!("product {} is not active", details.sku.as_str()),
-                ));
-            }
-            if details.list_price.currency() != currency {
-                return Err(ValidationError::invalid(
-                    "productId",
-                    format!(
-                        "product {} is priced in {}, the order is in {currency}",
-                        details.sku.as_str(),
-                        details.list_price.currency()
-                    ),
-                ));
-            }
-            let unit_price = match input.unit_price {
-                Some(price) => {
-                    if price.is_sign_negative() {
-                        return Err(ValidationError::invalid(
-                            "unitPrice",
-                            "must not be negative",
-                        ));
-                    }
-                    Money::new(price, currency)
-                        .map_err(|e| ValidationError::invalid("unitPrice", e.to_string()))?
-                        .amount()
-                }
-                None => details.list_price.amount(),
-            };
-            Ok(OrderLine {
-                line_no: u32::try_from(index + 1).unwrap_or(u32::MAX),
-                product_id: input.product_id,
-                sku: details.sku.as_str().to_owned(),
-                description: details.name.clone(),
-                quantity: Quantity::new(input.quantity)?,
-                unit_price,
-                discount: DiscountPercent::new(input.discount_percent.unwrap_or_default())?,
-            })
+            new_line(
+                u32::try_from(index + 1).unwrap_or(u32::MAX),
+                input,
+                products,
+                currency,
+            )
         })
         .collect()
+}
+
+/// A new line numbered `line_no` for `input`: the product must exist, be active and be priced
+/// in the order's currency; without a price the list price applies.
+///
+/// # Errors
+/// `ValidationError::Invalid` naming the offending field.
+pub fn new_line(
+    line_no: u32,
+    input: &LineInput,
+    products: &HashMap<ProductId, Product>,
+    currency: Currency,
+) -> Result<OrderLine, ValidationError> {
+    let product = products.get(&input.product_id).ok_or_else(|| {
+        ValidationError::invalid(
+            "productId",
+            format!("product {} does not exist", input.product_id),
+        )
+    })?;
+    let details = &product.details;
+    if !details.active {
+        return Err(ValidationError::invalid(
+            "productId",
+            format!("product {} is not active", details.sku.as_str()),
+        ));
+    }
+    if details.list_price.currency() != currency {
+        return Err(ValidationError::invalid(
+            "productId",
+            format!(
+                "product {} is priced in {}, the order is in {currency}",
+                details.sku.as_str(),
+                details.list_price.currency()
+            ),
+        ));
+    }
+    let unit_price = match input.unit_price {
+        Some(price) => unit_price(price, currency)?,
+        None => details.list_price.amount(),
+    };
+    Ok(OrderLine {
+        line_no,
+        product_id: input.product_id,
+        sku: details.sku.as_str().to_owned(),
+        description: details.name.clone(),
+        quantity: Quantity::new(input.quantity)?,
+        unit_price,
+        discount: DiscountPercent::new(input.discount_percent.unwrap_or_default())?,
+    })
+}
+
+/// A unit price: not negative, exact in the currency's storage.
+///
+/// # Errors
+/// `ValidationError::Invalid` naming `unitPrice`.
+pub fn unit_price(price: Decimal, currency: Currency) -> Result<Decimal, ValidationError> {
+    if price.is_sign_negative() {
+        return Err(ValidationError::invalid(
+            "unitPrice",
+            "must not be negative",
+        ));
+    }
+    Money::new(price, currency)
+        .map(|m| m.amount())
+        .map_err(|e| ValidationError::invalid("unitPrice", e.to_string()))
 }
 
 /// The negotiable content of an order: what the customer buys, where and when.

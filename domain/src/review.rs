@@ -225,6 +225,20 @@ pub struct ReviewPolicy {
     rep_change_limits: HashMap<Currency, Decimal>,
 }
 
+fn non_negative(
+    field: &'static str,
+    amount: Decimal,
+    currency: Currency,
+) -> Result<Decimal, ValidationError> {
+    if amount.is_sign_negative() {
+        return Err(ValidationError::invalid(
+            field,
+            format!("{amount} {currency} is negative"),
+        ));
+    }
+    Ok(amount)
+}
+
 impl Default for ReviewPolicy {
     /// Every rule at its [default severity](RuleCode::default_severity), no minimum amounts.
     fn default() -> Self {
@@ -269,13 +283,8 @@ impl ReviewPolicy {
         currency: Currency,
         amount: Decimal,
     ) -> Result<(), ValidationError> {
-        if amount.is_sign_negative() {
-            return Err(ValidationError::invalid(
-                "minimumAmount",
-                format!("{amount} {currency} is negative"),
-            ));
-        }
-        self.minimum_amounts.insert(currency, amount);
+        self.minimum_amounts
+            .insert(currency, non_negative("minimumAmount", amount, currency)?);
         Ok(())
     }
 
@@ -295,13 +304,8 @@ impl ReviewPolicy {
         currency: Currency,
         amount: Decimal,
     ) -> Result<(), ValidationError> {
-        if amount.is_sign_negative() {
-            return Err(ValidationError::invalid(
-                "changeAuthority",
-                format!("{amount} {currency} is negative"),
-            ));
-        }
-        self.rep_change_limits.insert(currency, amount);
+        self.rep_change_limits
+            .insert(currency, non_negative("changeAuthority", amount, currency)?);
         Ok(())
     }
 

@@ -17,7 +17,10 @@ use crate::event::OrderEventKind;
 use crate::ids::{CustomerId, OrderId, ProductId, UserId};
 use crate::lifecycle::{CommandKind, OrderStatus, allowed_targets};
 use crate::money::{Currency, Money};
-use crate::order::{DiscountPercent, Order, OrderContent, OrderLine, Quantity, check_total};
+use crate::order::{
+    DiscountPercent, LineInput, Order, OrderContent, OrderLine, Quantity, check_total, new_line,
+    unit_price,
+};
 
 /// How far ahead of the server's clock a reported time may be (client clock skew).
 const CLOCK_SLACK_MINUTES: i64 = 1;
@@ -933,46 +936,22 @@ pub fn preview_change<'a>(
                         "a new line needs a productId (or give lineId)",
                     )
                 })?;
-                let product = products.get(&product_id).ok_or_else(|| {
-                    ValidationError::invalid(
-                        "productId",
-                        format!("product {product_id} does not exist"),
-                    )
-                })?;
-                let details = &product.details;
-                if !details.active {
-                    return Err(ValidationError::invalid(
-                        "productId",
-                        format!("product {} is not active", details.sku.as_str()),
-                    )
-                    .into());
-                }
-                if details.list_price.currency() != order.currency {
-                    return Err(ValidationError::invalid(
-                        "productId",
-                        format!(
-                            "product {} is priced in {}, the order is in {}",
-                            details.sku.as_str(),
-                            details.list_price.currency(),
-                            order.currency
-                        ),
-                    )
-                    .into());
-                }
                 next_line_no += 1;
-                let line = OrderLine {
-                    line_no: next_line_no,
-                    product_id,
-                    sku: details.sku.as_str().to_owned(),
-                    description: details.name.clone(),
-                    quantity: Quantity::new(change.quantity)?,
-                    unit_price: match change.unit_price {
-                        Some(price) => unit_price(price, order.currency)?,
-                        None => details.list_price.amount(),
+                let line = new_line(
+                    next_line_no,
+                    &LineInput {
+                        product_id,
+                        quantity: change.quantity,
+                        unit_price: change.unit_price,
+                        discount_percent: change.discount_percent,
                     },
-                    discount: DiscountPercent::new(change.discount_percent.unwrap_or_default())?,
-                };
-                lead_days = lead_days.max(Some(details.lead_time_days));
+                    products,
+                    order.currency,
+                )?;
+                let lead = products
+                    .get(&product_id)
+                    .map_or(0, |p| p.details.lead_time_days);
+                lead_days = lead_days.max(Some(lead));
                 changes.push(FieldChange {
                     field: format!("lines[{}]", line.line_no),
                     from: None,
@@ -1049,18 +1028,6 @@ pub fn preview_change<'a>(
         expected_after,
         changes,
     })
-}
-
-fn unit_price(price: Decimal, currency: Currency) -> Result<Decimal, ValidationError> {
-    if price.is_sign_negative() {
-        return Err(ValidationError::invalid(
-            "unitPrice",
-            "must not be negative",
-        ));
-    }
-    Money::new(price, currency)
-        .map(|m| m.amount())
-        .map_err(|e| ValidationError::invalid("unitPrice", e.to_string()))
 }
 
 /// A change request as made.

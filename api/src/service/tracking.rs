@@ -222,18 +222,13 @@ impl Services {
             expected_date,
             now,
         )?;
+        let next = bump(next, now);
+        let records = vec![TrackingRecord::NewMilestone(milestone.clone())];
         let saved = self
-            .save(
-                &order,
-                next.clone(),
-                vec![TrackingRecord::NewMilestone(milestone.clone())],
-                events,
-                actor,
-                now,
-            )
+            .commit(&order, &next, records, events, actor, now)
             .await?;
         Ok(Tracked {
-            order: bump(next, now),
+            order: next,
             record: Milestone {
                 id: saved.new_id.unwrap_or_default(),
                 details: milestone,
@@ -274,19 +269,10 @@ impl Services {
             lines: shipment.lines.clone(),
         }];
         events.extend(decision.events);
+        let records = vec![TrackingRecord::NewShipment(shipment.clone())];
         let saved = self
-            .store
-            .save_tracking(TrackingChange {
-                order: &decision.order,
-                expected_version: order.version,
-                lines_changed: false,
-                records: vec![TrackingRecord::NewShipment(shipment.clone())],
-                events,
-                actor_id: actor.user_id,
-                at: now,
-            })
+            .commit(&order, &decision.order, records, events, actor, now)
             .await?;
-        self.hub.committed();
         Ok(Tracked {
             order: decision.order,
             record: Shipment {
@@ -309,7 +295,7 @@ impl Services {
     ) -> ApiResult<Tracked<Shipment>> {
         staff_only(actor, "shipments")?;
         let not_found = || ApiError::NotFound(format!("shipment {shipment_id} not found"));
-        for _ in 0..MAX_ATTEMPTS {
+        retrying(|| async move {
             let shipment = self
                 .store
                 .shipment(shipment_id)
@@ -354,37 +340,27 @@ impl Services {
             } else {
                 bump(order.clone(), now)
             };
-            match self
-                .store
-                .save_tracking(TrackingChange {
-                    order: &next,
-                    expected_version: order.version,
-                    lines_changed: false,
-                    records: vec![TrackingRecord::ShipmentDelivered {
-                        shipment_id,
-                        delivered_at,
-                    }],
-                    events,
-                    actor_id: actor.user_id,
-                    at: now,
-                })
-                .await
-            {
-                Ok(_) => {
-                    self.hub.committed();
-                    return Ok(Tracked {
-                        order: next,
-                        record: Shipment {
-                            delivered_at: Some(delivered_at),
-                            ..shipment
-                        },
-                    });
-                }
-                Err(RepoError::Conflict { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(busy())
+            self.commit(
+                &order,
+                &next,
+                vec![TrackingRecord::ShipmentDelivered {
+                    shipment_id,
+                    delivered_at,
+                }],
+                events,
+                actor,
+                now,
+            )
+            .await?;
+            Ok(Tracked {
+                order: next,
+                record: Shipment {
+                    delivered_at: Some(delivered_at),
+                    ..shipment
+                },
+            })
+        })
+        .await
     }
 
     /// Raises an exception; `hold_order` puts the order ON_HOLD in the same transaction and a
@@ -429,19 +405,10 @@ impl Services {
         } else {
             bump(next, now)
         };
+        let records = vec![TrackingRecord::NewException(exception.clone())];
         let saved = self
-            .store
-            .save_tracking(TrackingChange {
-                order: &next,
-                expected_version: order.version,
-                lines_changed: false,
-                records: vec![TrackingRecord::NewException(exception.clone())],
-                events,
-                actor_id: actor.user_id,
-                at: now,
-            })
+            .commit(&order, &next, records, events, actor, now)
             .await?;
-        self.hub.committed();
         Ok(Tracked {
             order: next,
             record: OrderException {
@@ -495,33 +462,22 @@ impl Services {
         actions: Option<String>,
     ) -> ApiResult<Tracked<OrderException>> {
         staff_only(actor, "exceptions")?;
-        for _ in 0..MAX_ATTEMPTS {
+        let (root_cause, actions) = (&root_cause, &actions);
+        retrying(|| async move {
             let (order, exception) = self.exception_state(loaders, actor, id).await?;
             let (updated, event) =
                 update_exception(&order, &exception, root_cause.clone(), actions.clone())?;
             let now = super::now();
-            match self
-                .save(
-                    &order,
-                    order.clone(),
-                    vec![TrackingRecord::UpdatedException(updated.clone())],
-                    vec![event],
-                    actor,
-                    now,
-                )
-                .await
-            {
-                Ok(_) => {
-                    return Ok(Tracked {
-                        order: bump(order, now),
-                        record: updated,
-                    });
-                }
-                Err(ApiError::Conflict { .. }) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(busy())
+            let next = bump(order.clone(), now);
+            let records = vec![TrackingRecord::UpdatedException(updated.clone())];
+            self.commit(&order, &next, records, vec![event], actor, now)
+                .await?;
+            Ok(Tracked {
+                order: next,
+                record: updated,
+            })
+        })
+        .await
     }
 
     /// Resolves an exception; `resume_order` resumes the order when it is ON_HOLD.
@@ -535,7 +491,7 @@ impl Services {
         resume_order: bool,
     ) -> ApiResult<Tracked<OrderException>> {
         staff_only(actor, "exceptions")?;
-        for _ in 0..MAX_ATTEMPTS {
+        retrying(|| async move {
             let (order, exception) = self.exception_state(loaders, actor, id).await?;
             let now = super::now();
             let (resolved, event) = resolve_exception(
@@ -554,31 +510,15 @@ impl Services {
             } else {
                 bump(order.clone(), now)
             };
-            match self
-                .store
-                .save_tracking(TrackingChange {
-                    order: &next,
-                    expected_version: order.version,
-                    lines_changed: false,
-                    records: vec![TrackingRecord::UpdatedException(resolved.clone())],
-                    events,
-                    actor_id: actor.user_id,
-                    at: now,
-                })
-                .await
-            {
-                Ok(_) => {
-                    self.hub.committed();
-                    return Ok(Tracked {
-                        order: next,
-                        record: resolved,
-                    });
-                }
-                Err(RepoError::Conflict { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(busy())
+            let records = vec![TrackingRecord::UpdatedException(resolved.clone())];
+            self.commit(&order, &next, records, events, actor, now)
+                .await?;
+            Ok(Tracked {
+                order: next,
+                record: resolved,
+            })
+        })
+        .await
     }
 
     /// What a change would do to the order now; stores nothing.
@@ -729,18 +669,13 @@ impl Services {
             delay_days: request.delay_days,
             review_required: request.review_required,
         };
+        let next = bump(order.clone(), now);
+        let records = vec![TrackingRecord::NewChangeRequest(request.clone())];
         let saved = self
-            .save(
-                &order,
-                order.clone(),
-                vec![TrackingRecord::NewChangeRequest(request.clone())],
-                vec![event],
-                actor,
-                now,
-            )
+            .commit(&order, &next, records, vec![event], actor, now)
             .await?;
         Ok(Tracked {
-            order: bump(order, now),
+            order: next,
             record: ChangeRequest {
                 id: saved.new_id.unwrap_or_default(),
                 details: request,
@@ -782,7 +717,7 @@ impl Services {
         approve: bool,
         comment: Option<&str>,
     ) -> ApiResult<Tracked<ChangeRequest>> {
-        for _ in 0..MAX_ATTEMPTS {
+        retrying(|| async move {
             let (order, request) = self.change_request(loaders, actor, id).await?;
             if actor.role == Role::Sales {
                 let limit = self.review_policy.rep_change_limit(order.currency);
@@ -804,28 +739,16 @@ impl Services {
             let now = super::now();
             let (decided, event) =
                 decide_change(&order, &request, approve, comment, actor.user_id, now)?;
-            match self
-                .save(
-                    &order,
-                    order.clone(),
-                    vec![TrackingRecord::UpdatedChangeRequest(decided.clone())],
-                    vec![event],
-                    actor,
-                    now,
-                )
-                .await
-            {
-                Ok(_) => {
-                    return Ok(Tracked {
-                        order: bump(order, now),
-                        record: decided,
-                    });
-                }
-                Err(ApiError::Conflict { .. }) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(busy())
+            let next = bump(order.clone(), now);
+            let records = vec![TrackingRecord::UpdatedChangeRequest(decided.clone())];
+            self.commit(&order, &next, records, vec![event], actor, now)
+                .await?;
+            Ok(Tracked {
+                order: next,
+                record: decided,
+            })
+        })
+        .await
     }
 
     /// Applies an approved change: the order gets the new content and the next revision, and
@@ -853,44 +776,35 @@ impl Services {
         let now = super::now();
         let applied = apply_change(&order, basis, &request, &products, now)?;
         let next = bump(applied.order, now);
-        self.store
-            .save_tracking(TrackingChange {
-                order: &next,
-                expected_version: order.version,
-                lines_changed: true,
-                records: vec![
-                    TrackingRecord::UpdatedChangeRequest(applied.request.clone()),
-                    TrackingRecord::Revision(applied.previous),
-                ],
-                events: applied.events,
-                actor_id: actor.user_id,
-                at: now,
-            })
+        let records = vec![
+            TrackingRecord::UpdatedChangeRequest(applied.request.clone()),
+            TrackingRecord::Revision(applied.previous),
+        ];
+        self.commit(&order, &next, records, applied.events, actor, now)
             .await?;
-        self.hub.committed();
         Ok(Tracked {
             order: next,
             record: applied.request,
         })
     }
 
-    /// Stores a change whose order moves only by version, and wakes the subscribers.
-    async fn save(
+    /// Stores `next` (decided on `before`, its version already raised) with the records and
+    /// events in one transaction, and wakes the subscribers. `CONFLICT` when `before` is stale.
+    async fn commit(
         &self,
         before: &Order,
-        next: Order,
+        next: &Order,
         records: Vec<TrackingRecord>,
         events: Vec<OrderEventKind>,
         actor: &Actor,
         now: DateTime<Utc>,
     ) -> ApiResult<TrackingSaved> {
-        let next = bump(next, now);
         let saved = self
             .store
             .save_tracking(TrackingChange {
-                order: &next,
+                order: next,
                 expected_version: before.version,
-                lines_changed: false,
+                lines_changed: before.content.lines != next.content.lines,
                 records,
                 events,
                 actor_id: actor.user_id,
@@ -900,6 +814,24 @@ impl Services {
         self.hub.committed();
         Ok(saved)
     }
+}
+
+/// Runs `attempt` again, on fresh data, while it loses races on the order's version: for
+/// commands without `expectedVersion`, whose client could not have known better.
+async fn retrying<T, F, Fut>(mut attempt: F) -> ApiResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ApiResult<T>>,
+{
+    for _ in 0..MAX_ATTEMPTS {
+        match attempt().await {
+            Err(ApiError::Conflict { .. }) => {}
+            other => return other,
+        }
+    }
+    Err(ApiError::Internal(
+        "the order is too busy; try again".into(),
+    ))
 }
 
 /// The order one version up, as every stored command leaves it. `next` still carries the
@@ -913,10 +845,6 @@ fn bump(mut next: Order, now: DateTime<Utc>) -> Order {
 /// Times are kept to the microsecond, as storage keeps them.
 fn trunc(at: DateTime<Utc>) -> DateTime<Utc> {
     chrono::SubsecRound::trunc_subsecs(at, 6)
-}
-
-fn busy() -> ApiError {
-    ApiError::Internal("the order is too busy; try again".into())
 }
 
 /// Parses shipment lines given as `(line number, quantity)`.
@@ -955,10 +883,14 @@ pub fn event_summary(kind: &OrderEventKind) -> String {
         E::ReviewCompleted { findings, outcome } => {
             format!("Review: {} finding(s), {outcome}", findings.len())
         }
-        E::OrderConfirmed { confirmation } => format!(
-            "Confirmed by {} ({:?})",
-            confirmation.confirmed_by, confirmation.channel
-        ),
+        E::OrderConfirmed { confirmation } => {
+            // The channel's API name (EMAIL, PORTAL...), as clients see it everywhere else.
+            let channel = serde_json::to_value(confirmation.channel)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            format!("Confirmed by {} ({channel})", confirmation.confirmed_by)
+        }
         E::StatusChanged { from, to, reason } => match reason {
             Some(reason) => format!("{from} → {to}: {reason}"),
             None => format!("{from} → {to}"),
