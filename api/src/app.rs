@@ -99,6 +99,16 @@ fn reload_keys_on_hangup(jwt: Arc<JwtKeys>) {
     let _ = jwt;
 }
 
+/// Every open connection (and so every websocket subscriber) holds a file descriptor, and the
+/// usual soft limit (1024) would refuse clients long before memory or CPU run out: raise the soft
+/// limit to the hard one, which only the administrator can lower or raise further.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(open_files = limit, "open-file limit"),
+        Err(err) => tracing::warn!(%err, "could not raise the open-file limit"),
+    }
+}
+
 /// `orderdesk serve`.
 pub async fn serve(args: ServeArgs) -> CliResult<()> {
     let production = args.production
@@ -113,6 +123,7 @@ pub async fn serve(args: ServeArgs) -> CliResult<()> {
     };
     let token_ttl = parse_ttl(&args.token_ttl)?;
     let refresh_ttl = parse_ttl(&args.refresh_token_ttl)?;
+    raise_open_file_limit();
     let store = connect(&args.db).await?;
     store
         .migrate()

@@ -514,6 +514,12 @@ pub trait SettlementRepository: Send + Sync {
         &self,
         invoice_id: i64,
     ) -> impl Future<Output = Result<Vec<Payment>, RepoError>> + Send;
+    /// The payments of several invoices in one query, oldest first (lists must not read
+    /// payments invoice by invoice).
+    fn payments_of_invoices(
+        &self,
+        invoice_ids: &[i64],
+    ) -> impl Future<Output = Result<Vec<Payment>, RepoError>> + Send;
     /// Valid invoices with an open balance in `scope`, newest first. MUST apply scope and
     /// filter in the query.
     fn open_invoices(

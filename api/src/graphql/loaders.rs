@@ -6,7 +6,10 @@ use std::collections::HashMap;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use domain::archive::OrderNote;
 use domain::catalog::{Customer, Product};
-use domain::ports::{ArchiveRepository, CustomerRepository, ProductRepository, UserRepository};
+use domain::ports::{
+    ArchiveRepository, CustomerRepository, ProductRepository, SettlementRepository, UserRepository,
+};
+use domain::settlement::Payment;
 use domain::user::User;
 use domain::{CustomerId, OrderId, ProductId, UserId};
 use persistence::Store;
@@ -107,6 +110,35 @@ impl Loader<NotesKey> for StoreLoader {
                     .or_default()
                     .push(note);
             }
+        }
+        Ok(found)
+    }
+}
+
+/// Key of an invoice's payments (receivables and order pages list many invoices).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PaymentsOf(pub i64);
+
+impl Loader<PaymentsOf> for StoreLoader {
+    type Value = Vec<Payment>;
+    type Error = LoadError;
+    async fn load(
+        &self,
+        keys: &[PaymentsOf],
+    ) -> Result<HashMap<PaymentsOf, Vec<Payment>>, LoadError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let mut found: HashMap<PaymentsOf, Vec<Payment>> =
+            keys.iter().map(|k| (*k, Vec::new())).collect();
+        let payments = self
+            .0
+            .payments_of_invoices(&ids)
+            .await
+            .map_err(|e| LoadError(e.to_string()))?;
+        for payment in payments {
+            found
+                .entry(PaymentsOf(payment.details.invoice_id))
+                .or_default()
+                .push(payment);
         }
         Ok(found)
     }

@@ -280,9 +280,11 @@ impl InvoiceNode {
     /// Its payments, oldest first.
     async fn payments(&self, ctx: &Context<'_>) -> ApiResult<Vec<PaymentNode>> {
         Ok(ctx
-            .services()
-            .payments_of(self.0.id)
-            .await?
+            .loaders()
+            .load_one(super::loaders::PaymentsOf(self.0.id))
+            .await
+            .map_err(|e| ApiError::Internal(e.0))?
+            .unwrap_or_default()
             .into_iter()
             .map(|p| PaymentNode {
                 payment: p,

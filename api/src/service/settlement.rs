@@ -4,6 +4,8 @@
 //! use case decides again on fresh data (payments carry no `expectedVersion`, so a busy order
 //! must not bounce them back to the client).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use domain::event::OrderEventKind;
 use domain::lifecycle::complete_if_settled;
@@ -112,11 +114,6 @@ impl Services {
             .await
             .map_err(|_| not_found())?;
         Ok(invoice)
-    }
-
-    /// A payment's invoice payments, oldest first.
-    pub async fn payments_of(&self, invoice_id: i64) -> ApiResult<Vec<Payment>> {
-        Ok(self.store.payments_of_invoice(invoice_id).await?)
     }
 
     /// PREPAID orders go into production only fully paid, DEPOSIT orders only with the deposit
@@ -440,23 +437,34 @@ impl Services {
             .all_open_invoices(Scope::Rep(actor.user_id), 10_000)
             .await?;
         let ids: Vec<i64> = open.iter().map(|i| i.id).collect();
-        let activities = self.store.collection_activities(&ids).await?;
+        let mut promises: HashMap<i64, Vec<CollectionActivity>> = HashMap::new();
+        for activity in self.store.collection_activities(&ids).await? {
+            if activity.details.kind == domain::settlement::CollectionKind::PromiseToPay {
+                promises
+                    .entry(activity.details.invoice_id)
+                    .or_default()
+                    .push(activity);
+            }
+        }
+        // Payments matter only where something was promised: one query for all of those.
+        let promised: Vec<i64> = promises.keys().copied().collect();
+        let mut payments: HashMap<i64, Vec<Payment>> = HashMap::new();
+        for payment in self.store.payments_of_invoices(&promised).await? {
+            payments
+                .entry(payment.details.invoice_id)
+                .or_default()
+                .push(payment);
+        }
         let mut items = Vec::new();
         for invoice in open {
-            let promises: Vec<&CollectionActivity> = activities
-                .iter()
-                .filter(|a| a.details.invoice_id == invoice.id)
-                .filter(|a| a.details.kind == domain::settlement::CollectionKind::PromiseToPay)
-                .collect();
-            let mut broken = None;
-            if !promises.is_empty() {
-                let payments = self.store.payments_of_invoice(invoice.id).await?;
-                broken = promises
-                    .into_iter()
+            let paid = payments.get(&invoice.id).map_or(&[][..], Vec::as_slice);
+            let broken = promises.get(&invoice.id).and_then(|promises| {
+                promises
+                    .iter()
                     .rev()
-                    .find(|p| promise_broken(p, &invoice, &payments, today))
-                    .cloned();
-            }
+                    .find(|p| promise_broken(p, &invoice, paid, today))
+                    .cloned()
+            });
             let overdue = invoice.details.due_on < today;
             if overdue || broken.is_some() {
                 items.push(CollectionItem {

@@ -320,8 +320,15 @@ impl SettlementRepository for Store {
     }
 
     async fn payments_of_invoice(&self, invoice_id: i64) -> Result<Vec<Payment>, RepoError> {
+        self.payments_of_invoices(&[invoice_id]).await
+    }
+
+    async fn payments_of_invoices(&self, invoice_ids: &[i64]) -> Result<Vec<Payment>, RepoError> {
+        if invoice_ids.is_empty() {
+            return Ok(Vec::new());
+        }
         payment::Entity::find()
-            .filter(payment::Column::InvoiceId.eq(invoice_id))
+            .filter(payment::Column::InvoiceId.is_in(invoice_ids.iter().copied()))
             .order_by_asc(payment::Column::Id)
             .all(&self.db)
             .await

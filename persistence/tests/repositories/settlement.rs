@@ -429,9 +429,21 @@ async fn a_settlement_change_is_stored_with_its_events_and_the_ids_storage_assig
     // Two payments on the rest: oldest first.
     let a = pay(&store, rest.id, dec("100"), at(300), &desk.rep, at(300)).await;
     let b = pay(&store, rest.id, dec("0.01"), at(301), &desk.rep, at(301)).await;
-    assert_eq!(store.payments_of_invoice(rest.id).await.unwrap(), [a, b]);
+    assert_eq!(
+        store.payments_of_invoice(rest.id).await.unwrap(),
+        [a.clone(), b.clone()]
+    );
     assert_eq!(invoice(&store, rest.id).await.paid, dec("100.01"));
     assert!(store.payments_of_invoice(987_654).await.unwrap().is_empty());
+    // Several invoices in one query, oldest first; unknown ids add nothing.
+    assert_eq!(
+        store
+            .payments_of_invoices(&[rest.id, first.id, 987_654])
+            .await
+            .unwrap(),
+        [payment.clone(), a, b]
+    );
+    assert!(store.payments_of_invoices(&[]).await.unwrap().is_empty());
 
     // A void: the reason is stored, the invoice stops counting.
     let third = confirmed(&store, &desk, &desk.customer, &desk.admin, 400).await;

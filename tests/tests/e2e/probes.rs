@@ -11,6 +11,68 @@ backend_tests!(
     sigterm_stops_the_server_cleanly_and_promptly,
 );
 
+/// `Max open files  <soft>  <hard>  files` from `/proc/<pid>/limits`.
+fn open_file_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).expect("read limits");
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .unwrap_or_else(|| panic!("no open-file limit in\n{limits}"));
+    let values: Vec<&str> = line["Max open files".len()..].split_whitespace().collect();
+    (values[0].to_owned(), values[1].to_owned())
+}
+
+/// Every websocket subscriber holds a socket; a soft limit of 1024 would refuse clients long
+/// before the machine runs out of anything else. The server is started from a shell that lowers
+/// the soft limit first, so the test shows the raise whatever limits the test runner has.
+/// (No database is involved: it runs once, on SQLite.)
+#[tokio::test]
+async fn the_server_raises_its_open_file_limit_to_the_hard_limit() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let database = format!("sqlite://{}", dir.path().join("limits.db").display());
+    let mut child = tokio::process::Command::new("sh")
+        .args(["-c", r#"ulimit -Sn 256 && exec "$@""#, "sh"])
+        .arg(tests::app::orderdesk_bin())
+        .args(["serve", "--bind", "127.0.0.1:0", "--database", &database])
+        .env(
+            "ORDERDESK_JWT_SECRET",
+            "a-test-secret-that-is-long-enough-1234",
+        )
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the server through sh");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let listening = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if line.contains("orderdesk listening on") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    if listening != Ok(true) {
+        let _ = child.start_kill();
+        let output = child.wait_with_output().await.expect("the server's output");
+        panic!(
+            "the server did not start:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let (soft, hard) = open_file_limits(child.id().expect("running"));
+    assert_eq!(
+        soft, hard,
+        "started with a soft limit of 256, raised to the hard limit"
+    );
+    assert_ne!(soft, "256");
+    child.kill().await.expect("stop the server");
+}
+
 async fn sigterm_stops_the_server_cleanly_and_promptly(backend: Backend) {
     let mut app = spawn_app(backend).await;
     let health = app

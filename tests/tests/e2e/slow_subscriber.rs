@@ -13,8 +13,9 @@ use crate::fixtures::{Shop, id_of, move_order};
 
 backend_tests!(a_subscriber_that_stops_reading_is_told_to_resync_and_only_it);
 
-/// Small, so the test needs few events once the slow client's TCP window is full.
-const QUEUE: &str = "16";
+/// Small, so the test needs few events once the slow client's TCP window is full; big enough
+/// that the reading client never falls that far behind on a loaded machine.
+const QUEUE: &str = "64";
 /// Subscriptions the slow client opens on its one connection: each event is sent once per
 /// subscription, so the socket buffers (megabytes, as the kernel tunes them) fill within a few
 /// dozen events — well before the server's keepalive (12 s) would give up on a silent peer.
@@ -80,10 +81,19 @@ async fn a_subscriber_that_stops_reading_is_told_to_resync_and_only_it(backend: 
     // The slow client reads nothing from here on, while the order keeps changing.
     let reason = "x".repeat(REASON_LENGTH);
     let mut rounds = 0;
+    let mut healthy_messages: Vec<Value> = Vec::new();
     while rounds < MAX_ROUNDS {
         order = move_order(&app, &shop.rep.token, &order, "ON_HOLD", Some(&reason)).await;
         order = move_order(&app, &shop.rep.token, &order, "CONFIRMED", None).await;
         rounds += 1;
+        // The healthy client reads as it goes, as a real one does.
+        while let Some(received) = healthy.receive(Duration::from_millis(1)).await {
+            match received {
+                Received::Message(message) => healthy_messages.push(message),
+                Received::Ping => {}
+                other => panic!("the healthy client was disconnected: {other:?}"),
+            }
+        }
         if rounds % 5 == 0 && resynced_total(&app).await > 0 {
             break;
         }
@@ -124,9 +134,11 @@ async fn a_subscriber_that_stops_reading_is_told_to_resync_and_only_it(backend: 
     );
 
     // The client that kept reading missed nothing: every event, in order, no error.
+    while healthy_messages.len() < events {
+        healthy_messages.push(healthy.expect_message(Duration::from_secs(20)).await);
+    }
     let mut versions: Vec<i64> = Vec::new();
-    while versions.len() < events {
-        let message = healthy.expect_message(Duration::from_secs(20)).await;
+    for message in &healthy_messages {
         assert_eq!(message["type"], "next", "{message}");
         let event: &Value = &message["payload"]["data"]["orderEvents"];
         versions.push(event["version"].as_i64().expect("a version"));
