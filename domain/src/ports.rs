@@ -704,3 +704,242 @@ pub trait TrackingRepository: Send + Sync {
         page: PageRequest,
     ) -> impl Future<Output = Result<Page<Order>, RepoError>> + Send;
 }
+
+/// What an analytics query covers: a half-open period `[from, to)` and optional narrowing. The
+/// repository MUST apply it, together with the caller's [`Scope`], in the query itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnalyticsFilter {
+    /// Start of the period (inclusive).
+    pub from: DateTime<Utc>,
+    /// End of the period (exclusive).
+    pub to: DateTime<Utc>,
+    /// Only this rep's orders.
+    pub sales_rep_id: Option<UserId>,
+    /// Only the orders of this manager's team: the manager's own and their reps'.
+    pub team_of: Option<UserId>,
+    /// Only this customer's orders.
+    pub customer_id: Option<CustomerId>,
+    /// Only orders with at least one line of this product.
+    pub product_id: Option<ProductId>,
+    /// Only orders in this currency.
+    pub currency: Option<Currency>,
+}
+
+/// Submitted orders created on one UTC day in one currency and status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DailySales {
+    /// The UTC day of `created_at`.
+    pub day: NaiveDate,
+    /// The orders' currency.
+    pub currency: Currency,
+    /// Their status now.
+    pub status: OrderStatus,
+    /// How many.
+    pub orders: u64,
+    /// The sum of their totals.
+    pub value: Decimal,
+}
+
+/// One entry of a top list (customers or products) in one currency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ranked<K> {
+    /// The customer or product.
+    pub key: K,
+    /// The currency of `value`.
+    pub currency: Currency,
+    /// How many orders.
+    pub orders: u64,
+    /// Order value (customers) or line value (products).
+    pub value: Decimal,
+}
+
+/// When an order first reached each lifecycle milestone (none until it does). Set once, in the
+/// transaction that stores the event, and never moved: a resubmission, or a resume into
+/// CONFIRMED, leaves the first instant in place.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OrderMilestones {
+    /// The first `REVIEW_COMPLETED` (the order was submitted).
+    pub submitted_at: Option<DateTime<Utc>>,
+    /// The first `STATUS_CHANGED` to CONFIRMED.
+    pub confirmed_at: Option<DateTime<Utc>>,
+    /// The first `STATUS_CHANGED` to SHIPPED (everything shipped).
+    pub shipped_at: Option<DateTime<Utc>>,
+    /// The first `STATUS_CHANGED` to DELIVERED.
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// The first `PAYMENT_STATUS_CHANGED` to PAID.
+    pub paid_at: Option<DateTime<Utc>>,
+}
+
+/// Open orders in one status and currency, as they stand now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenOrders {
+    /// The status.
+    pub status: OrderStatus,
+    /// The currency of `value`.
+    pub currency: Currency,
+    /// How many orders.
+    pub orders: u64,
+    /// The sum of their totals.
+    pub value: Decimal,
+}
+
+/// How many orders submitted in a period were confirmed by the customer since.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConversionCounts {
+    /// Orders first submitted in the period.
+    pub submitted: u64,
+    /// Those of them confirmed at some point (whatever their status now).
+    pub confirmed: u64,
+}
+
+/// A lifecycle stage whose duration the cycle-time KPI measures: from one milestone to the next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// First submitted to first confirmed.
+    SubmittedToConfirmed,
+    /// First confirmed to first fully shipped.
+    ConfirmedToShipped,
+    /// First fully shipped to first delivered.
+    ShippedToDelivered,
+    /// First delivered to first fully paid.
+    DeliveredToPaid,
+}
+
+impl Stage {
+    /// Every stage, in lifecycle order.
+    pub const ALL: [Stage; 4] = [
+        Stage::SubmittedToConfirmed,
+        Stage::ConfirmedToShipped,
+        Stage::ShippedToDelivered,
+        Stage::DeliveredToPaid,
+    ];
+}
+
+/// Deliveries of one UTC day against one promised date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeliveriesByPromise {
+    /// The UTC day of `delivered_at`.
+    pub delivered_on: NaiveDate,
+    /// The date promised to the customer.
+    pub promised: NaiveDate,
+    /// How many orders.
+    pub orders: u64,
+}
+
+/// Exceptions of one kind, root cause and currency raised in a period.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExceptionGroup {
+    /// What went wrong.
+    pub kind: ExceptionKind,
+    /// The analysed root cause, exactly as written; `None` while unanalysed.
+    pub root_cause: Option<String>,
+    /// The currency of `cost_impact` (the order's).
+    pub currency: Currency,
+    /// How many exceptions.
+    pub exceptions: u64,
+    /// The sum of their estimated cost impacts.
+    pub cost_impact: Decimal,
+    /// The sum of their estimated delays, in days.
+    pub delay_days: u64,
+}
+
+/// What a resolved exception taught, with the group it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lesson {
+    /// What went wrong.
+    pub kind: ExceptionKind,
+    /// The analysed root cause; `None` while unanalysed.
+    pub root_cause: Option<String>,
+    /// What to do differently next time.
+    pub lessons_learned: String,
+}
+
+/// Aggregates for the KPIs: rows grouped in SQL, never whole orders.
+///
+/// Every method counts only submitted orders (`submitted_at` set: review has run at least once)
+/// unless it says otherwise, of the caller's `scope`, matching the filter; the period applies to
+/// `created_at` unless the method names another instant.
+pub trait AnalyticsRepository: Send + Sync {
+    /// Batch lookup of orders' milestones (any order, scope is the caller's concern); missing
+    /// ids are absent from the result.
+    fn order_milestones(
+        &self,
+        ids: &[OrderId],
+    ) -> impl Future<Output = Result<Vec<(OrderId, OrderMilestones)>, RepoError>> + Send;
+    /// Order count and value per UTC day of creation, currency and current status.
+    fn daily_sales(
+        &self,
+        scope: Scope,
+        filter: &AnalyticsFilter,
+    ) -> impl Future<Output = Result<Vec<DailySales>, RepoError>> + Send;
+    /// Open orders (DRAFT through SHIPPED, and ON_HOLD) by status and currency, as they stand
+    /// now. The period does not apply here and drafts count (they are the pipeline's first
+    /// stage); scope and the other filters do.
+    fn open_orders(
+        &self,
+        scope: Scope,
+        filter: &AnalyticsFilter,
+    ) -> impl Future<Output = Result<Vec<OpenOrders>, RepoError>> + Send;
+    /// Orders whose `submitted_at` is in the period, and how many of them have a `confirmed_at`.
+    fn conversion(
+        &self,
+        scope: Scope,
+        filter: &AnalyticsFilter,
+    ) -> impl Future<Output = Result<ConversionCounts, RepoError>> + Send;
+    /// The current review findings of each order whose `submitted_at` is in the period (one
+    /// list per order; orders without findings give an empty list).
+    fn review_findings(
+        &self,
+        scope: Scope,
+        filter: &AnalyticsFilter,
+    ) -> impl Future<Output = Result<Vec<Vec<crate::review::Finding>>, RepoError>> + Send;
+    /// The duration of `stage` for each order whose stage ended in the period (its later
+    /// milestone in `[from, to)`, the earlier one set), in microseconds, in no particular order.
+    fn stage_durations(
+        &self,
+        scope: Scope,
+        filter: &AnalyticsFilter,
+        stage: Stage,
+    ) -> impl Future<Output = Result<Vec<i64>, RepoError>> + Send;
+    /// Orders whose `delivered_at` is in the period and that carry a promised date, counted by
+    /// UTC delivery day and promised date.
+    fn deliveries_by_promise(
+        &self,
+        scope: Scope,
+        filter: &AnalyticsFilter,
+    ) -> impl Future<Output = Result<Vec<DeliveriesByPromise>, RepoError>> + Send;
+    /// Exceptions raised in the period (`raised_at`), whatever their order's status, grouped by
+    /// kind, root cause and currency. Scope and the rep, team, customer and currency filters
+    /// apply to the exception's own columns (the order's owners when it was raised); the product
+    /// filter to its order's lines.
+    fn exception_groups(
+        &self,
+        scope: Scope,
+        filter: &AnalyticsFilter,
+    ) -> impl Future<Output = Result<Vec<ExceptionGroup>, RepoError>> + Send;
+    /// The lessons learned of the RESOLVED exceptions among those of
+    /// [`exception_groups`](Self::exception_groups) that recorded one, most recently resolved
+    /// first.
+    fn exception_lessons(
+        &self,
+        scope: Scope,
+        filter: &AnalyticsFilter,
+    ) -> impl Future<Output = Result<Vec<Lesson>, RepoError>> + Send;
+    /// The `limit` customers with the largest order value, per currency: value descending, then
+    /// customer id ascending.
+    fn top_customers(
+        &self,
+        scope: Scope,
+        filter: &AnalyticsFilter,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Ranked<CustomerId>>, RepoError>> + Send;
+    /// The `limit` products with the largest line value (line totals after discount), per
+    /// currency: value descending, then product id ascending. `orders` counts the orders with
+    /// a line of the product.
+    fn top_products(
+        &self,
+        scope: Scope,
+        filter: &AnalyticsFilter,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Ranked<ProductId>>, RepoError>> + Send;
+}

@@ -86,6 +86,15 @@ impl Store {
         Migrator::up(&self.db, None).await.map_err(storage)
     }
 
+    /// Reverts the last `n` applied migrations (each one's `down`): rolling a release back, or
+    /// checking that a migration's backfill agrees with what the code maintains.
+    ///
+    /// # Errors
+    /// `RepoError::Storage` when a migration fails.
+    pub async fn revert_migrations(&self, n: u32) -> Result<(), RepoError> {
+        Migrator::down(&self.db, Some(n)).await.map_err(storage)
+    }
+
     /// Number of migrations not applied yet.
     ///
     /// # Errors

@@ -1,5 +1,6 @@
 //! The GraphQL schema: one `build_schema` sets limits, extensions and shared data in one place.
 
+mod analytics;
 mod archive;
 pub mod error;
 pub mod loaders;

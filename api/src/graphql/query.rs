@@ -61,6 +61,7 @@ pub struct QueryRoot(
     super::archive::ArchiveQuery,
     super::settlement::SettlementQuery,
     super::tracking::TrackingQuery,
+    super::analytics::AnalyticsQuery,
 );
 
 /// Users, master data and orders.

@@ -28,6 +28,11 @@ pub struct Model {
     pub revision: i32,
     pub created_at: i64,
     pub updated_at: i64,
+    pub submitted_at: Option<i64>,
+    pub confirmed_at: Option<i64>,
+    pub shipped_at: Option<i64>,
+    pub delivered_at: Option<i64>,
+    pub paid_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

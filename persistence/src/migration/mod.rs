@@ -8,6 +8,7 @@ mod m20261126_000002_create_refresh_tokens;
 mod m20261127_000003_customer_archive;
 mod m20261127_000004_settlement;
 mod m20261127_000005_tracking;
+mod m20261127_000006_analytics;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_customer_archive::Migration),
             Box::new(m20261127_000004_settlement::Migration),
             Box::new(m20261127_000005_tracking::Migration),
+            Box::new(m20261127_000006_analytics::Migration),
         ]
     }
 }

@@ -13,7 +13,7 @@ use sea_orm::{
 
 use super::corrupt;
 use crate::codec::{from_micros, to_micros};
-use crate::entity::order_event;
+use crate::entity::{order, order_event};
 use crate::store::{Store, storage};
 
 impl TryFrom<order_event::Model> for StoredEvent {
@@ -116,6 +116,7 @@ pub(crate) async fn append(
         .exec(txn)
         .await
         .map_err(storage)?;
+    record_milestones(txn, &stored).await?;
     if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
         // Delivered to listeners on commit, dropped on rollback. Only a wake-up: the payload is
         // at most the sequence number, and the log stays the one source of truth.
@@ -128,6 +129,44 @@ pub(crate) async fn append(
         .map_err(storage)?;
     }
     Ok(stored)
+}
+
+/// The order column that records when an event's milestone was first reached, if it marks one.
+fn milestone_column(kind: &OrderEventKind) -> Option<order::Column> {
+    use domain::lifecycle::{OrderStatus as S, PaymentStatus as P};
+    match kind {
+        OrderEventKind::ReviewCompleted { .. } => Some(order::Column::SubmittedAt),
+        OrderEventKind::StatusChanged {
+            to: S::Confirmed, ..
+        } => Some(order::Column::ConfirmedAt),
+        OrderEventKind::StatusChanged { to: S::Shipped, .. } => Some(order::Column::ShippedAt),
+        OrderEventKind::StatusChanged {
+            to: S::Delivered, ..
+        } => Some(order::Column::DeliveredAt),
+        OrderEventKind::PaymentStatusChanged { to: P::Paid, .. } => Some(order::Column::PaidAt),
+        _ => None,
+    }
+}
+
+/// Keeps the order's milestone timestamps (analytics reads them instead of the log): each is set
+/// the first time its event is stored, in the same transaction, and never moved afterwards.
+async fn record_milestones(
+    txn: &DatabaseTransaction,
+    stored: &[StoredEvent],
+) -> Result<(), RepoError> {
+    for event in stored {
+        let Some(column) = milestone_column(&event.kind) else {
+            continue;
+        };
+        order::Entity::update_many()
+            .col_expr(column, Expr::val(to_micros(event.at)))
+            .filter(order::Column::Id.eq(event.order_id.0))
+            .filter(column.is_null())
+            .exec(txn)
+            .await
+            .map_err(storage)?;
+    }
+    Ok(())
 }
 
 pub(crate) async fn for_order(store: &Store, id: OrderId) -> Result<Vec<StoredEvent>, RepoError> {

@@ -1,5 +1,6 @@
 //! Repository implementations of the `domain::ports` traits.
 
+mod analytics;
 mod archive;
 mod catalog;
 mod events;

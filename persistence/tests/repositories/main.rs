@@ -9,12 +9,14 @@
 //! - one module per contract: money, versions, idempotency, event log, uniqueness, listing,
 //!   migrations, archive (customer profiles, notes, interactions, follow-ups and the order
 //!   queries derived from them), settlement (invoices, payments), tracking (milestones,
-//!   shipments, exceptions, change requests, orders at risk).
+//!   shipments, exceptions, change requests, orders at risk), analytics (milestone timestamps
+//!   and their backfill, the KPI aggregates).
 
 #[macro_use]
 mod harness;
 mod fixtures;
 
+mod analytics;
 mod archive;
 mod event_log;
 mod idempotency;

@@ -38,6 +38,7 @@ macro_rules! backend_tests {
     };
 }
 
+mod analytics;
 mod archive;
 mod concurrency;
 mod crash;
