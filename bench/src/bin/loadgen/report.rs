@@ -1,0 +1,382 @@
+//! What a run prints: a summary for people and one flat JSON line for `bench/run.sh` (flat, with
+//! unique keys, so a shell script can pick a field with `sed` and no JSON tool).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use bench::latency::{LatencySummary, format_micros};
+use bench::procfs;
+use serde_json::{Map, Value, json};
+
+/// How many distinct error messages are kept as examples.
+const EXAMPLES: usize = 5;
+
+/// Client CPU above this share of one core means the load generator, not the server, may have
+/// set the pace.
+const CLIENT_SATURATED_PCT: f64 = 90.0;
+
+/// Failures by kind, with a few example messages.
+#[derive(Default, Debug)]
+pub struct ErrorTally {
+    by_kind: BTreeMap<&'static str, u64>,
+    examples: Vec<String>,
+}
+
+impl ErrorTally {
+    /// Counts one failure.
+    pub fn add(&mut self, kind: &'static str, message: impl Into<String>) {
+        *self.by_kind.entry(kind).or_default() += 1;
+        let message = message.into();
+        if self.examples.len() < EXAMPLES && !self.examples.contains(&message) {
+            self.examples.push(message);
+        }
+    }
+
+    /// Counts `count` failures of one kind with one example message.
+    pub fn add_many(&mut self, kind: &'static str, count: u64, message: impl Into<String>) {
+        *self.by_kind.entry(kind).or_default() += count;
+        let message = message.into();
+        if self.examples.len() < EXAMPLES && !self.examples.contains(&message) {
+            self.examples.push(message);
+        }
+    }
+
+    /// Adds another worker's failures.
+    pub fn merge(&mut self, other: ErrorTally) {
+        for (kind, count) in other.by_kind {
+            *self.by_kind.entry(kind).or_default() += count;
+        }
+        for message in other.examples {
+            if self.examples.len() < EXAMPLES && !self.examples.contains(&message) {
+                self.examples.push(message);
+            }
+        }
+    }
+
+    /// All failures.
+    pub fn total(&self) -> u64 {
+        self.by_kind.values().sum()
+    }
+
+    fn kinds_json(&self) -> Value {
+        Value::Object(
+            self.by_kind
+                .iter()
+                .map(|(kind, count)| ((*kind).to_owned(), json!(count)))
+                .collect(),
+        )
+    }
+
+    fn print(&self) {
+        if self.total() == 0 {
+            return;
+        }
+        let kinds: Vec<_> = self
+            .by_kind
+            .iter()
+            .map(|(kind, count)| format!("{kind} {count}"))
+            .collect();
+        eprintln!("  ERRORS by kind: {}", kinds.join(", "));
+        for example in &self.examples {
+            eprintln!("    e.g. {example}");
+        }
+    }
+}
+
+/// CPU used over the measured window by the server (when its pid is known) and by this process.
+pub struct CpuWindow {
+    server_pid: Option<u32>,
+    server_start: Option<Duration>,
+    own_start: Option<Duration>,
+    wall_start: Instant,
+}
+
+/// CPU measured over a window.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuUse {
+    /// The server's CPU time, when its pid was given and readable.
+    pub server: Option<Duration>,
+    /// This process's CPU time.
+    pub own: Option<Duration>,
+    /// Wall-clock length of the window.
+    pub wall: Duration,
+}
+
+impl CpuWindow {
+    /// Starts measuring now.
+    pub fn start(server_pid: Option<u32>) -> Self {
+        Self {
+            server_pid,
+            server_start: server_pid.and_then(|pid| procfs::cpu_time(Some(pid)).ok()),
+            own_start: procfs::cpu_time(None).ok(),
+            wall_start: Instant::now(),
+        }
+    }
+
+    /// Stops measuring.
+    pub fn finish(self) -> CpuUse {
+        let delta = |start: Option<Duration>, pid: Option<u32>| {
+            let end = procfs::cpu_time(pid).ok()?;
+            Some(end.saturating_sub(start?))
+        };
+        CpuUse {
+            server: self
+                .server_pid
+                .and_then(|pid| delta(self.server_start, Some(pid))),
+            own: delta(self.own_start, None),
+            wall: self.wall_start.elapsed(),
+        }
+    }
+}
+
+impl CpuUse {
+    /// Server CPU per unit of work in µs (per request, per delivery).
+    pub fn server_us_per(&self, units: u64) -> Option<f64> {
+        let server = self.server?;
+        (units > 0).then(|| server.as_secs_f64() * 1e6 / as_f64(units))
+    }
+
+    /// This process's CPU per unit of work in µs: what the load generator itself costs.
+    pub fn own_us_per(&self, units: u64) -> Option<f64> {
+        let own = self.own?;
+        (units > 0).then(|| own.as_secs_f64() * 1e6 / as_f64(units))
+    }
+
+    /// This process's CPU as a percentage of one core.
+    pub fn own_pct(&self) -> Option<f64> {
+        let own = self.own?;
+        (!self.wall.is_zero()).then(|| own.as_secs_f64() * 100.0 / self.wall.as_secs_f64())
+    }
+}
+
+/// The result of an HTTP run.
+pub struct HttpReport {
+    /// Scenario name.
+    pub label: String,
+    /// Connections used.
+    pub connections: usize,
+    /// Open-loop rate, if any.
+    pub target_rate: Option<f64>,
+    /// The measured window.
+    pub window: Duration,
+    /// Successful answers in the window.
+    pub ok: u64,
+    /// Every failure of the run.
+    pub errors: ErrorTally,
+    /// Latency of the successful answers in the window.
+    pub latency: LatencySummary,
+    /// CPU over the window.
+    pub cpu: CpuUse,
+    /// The server's pid, if given.
+    pub server_pid: Option<u32>,
+}
+
+impl HttpReport {
+    /// Prints the summary (stdout, or stderr when `json` puts the JSON line on stdout).
+    pub fn print(&self, json: bool) {
+        let rps = per_second(self.ok, self.window);
+        let pacing = match self.target_rate {
+            Some(rate) => format!(
+                "open loop at {rate:.0} req/s, at most {} in flight",
+                self.connections
+            ),
+            None => format!("closed loop, {} connections", self.connections),
+        };
+        let mut summary = format!(
+            "{}: {rps:.0} req/s ({} ok in {:.1}s, {pacing}), {} errors\n  latency p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+            self.label,
+            self.ok,
+            self.window.as_secs_f64(),
+            self.errors.total(),
+            format_micros(self.latency.p50_us),
+            format_micros(self.latency.p90_us),
+            format_micros(self.latency.p99_us),
+            format_micros(self.latency.p999_us),
+            format_micros(self.latency.max_us),
+        );
+        summary.push_str(&cpu_line(&self.cpu, self.server_pid, self.ok, "req"));
+        if let Some(rate) = self.target_rate
+            && rps < rate * 0.95
+        {
+            summary.push_str(&format!(
+                "\n  BEHIND SCHEDULE: {rps:.0} of {rate:.0} req/s answered; latency includes the backlog"
+            ));
+        }
+        emit(json, &summary);
+        self.errors.print();
+        if json {
+            let mut line = Map::new();
+            line.insert("label".into(), json!(self.label));
+            line.insert("mode".into(), json!("http"));
+            line.insert("connections".into(), json!(self.connections));
+            line.insert("target_rate".into(), json!(self.target_rate));
+            line.insert("duration_s".into(), json!(self.window.as_secs_f64()));
+            line.insert("ok".into(), json!(self.ok));
+            line.insert("errors".into(), json!(self.errors.total()));
+            line.insert("error_kinds".into(), self.errors.kinds_json());
+            line.insert("first_error".into(), json!(self.errors.examples.first()));
+            line.insert("rps".into(), json!(round1(rps)));
+            insert_latency(&mut line, &self.latency);
+            insert_cpu(&mut line, &self.cpu, self.ok);
+            println!("{}", Value::Object(line));
+        }
+    }
+}
+
+/// The result of a websocket run.
+pub struct WsReport {
+    /// Scenario name.
+    pub label: String,
+    /// Subscriptions that were open and live.
+    pub subscribers: usize,
+    /// Status changes made in the measured window.
+    pub changes: u64,
+    /// Deliveries expected (`subscribers x changes`).
+    pub expected: u64,
+    /// Deliveries received.
+    pub delivered: u64,
+    /// Deliveries that arrived before the mutation's answer (counted as 0 µs).
+    pub early: u64,
+    /// Every failure, missing deliveries included.
+    pub errors: ErrorTally,
+    /// Delivery latency from the mutation's answer to each `next`.
+    pub latency: LatencySummary,
+    /// The measured window (first change to last delivery or grace end).
+    pub window: Duration,
+    /// CPU over the window.
+    pub cpu: CpuUse,
+    /// The server's pid, if given.
+    pub server_pid: Option<u32>,
+    /// Server memory growth per open subscription, in KiB.
+    pub rss_kib_per_subscriber: Option<f64>,
+}
+
+impl WsReport {
+    /// Prints the summary and, with `json`, the JSON line.
+    pub fn print(&self, json: bool) {
+        let rate = per_second(self.delivered, self.window);
+        let mut summary = format!(
+            "{}: {} subscribers, {} changes, {}/{} deliveries ({rate:.0}/s), {} errors\n  \
+             delivery latency after the mutation's answer: p50 {}  p90 {}  p99 {}  p99.9 {}  max {} \
+             ({} arrived before the answer)",
+            self.label,
+            self.subscribers,
+            self.changes,
+            self.delivered,
+            self.expected,
+            self.errors.total(),
+            format_micros(self.latency.p50_us),
+            format_micros(self.latency.p90_us),
+            format_micros(self.latency.p99_us),
+            format_micros(self.latency.p999_us),
+            format_micros(self.latency.max_us),
+            self.early,
+        );
+        summary.push_str(&cpu_line(
+            &self.cpu,
+            self.server_pid,
+            self.delivered,
+            "delivery",
+        ));
+        if let Some(kib) = self.rss_kib_per_subscriber {
+            summary.push_str(&format!(
+                "\n  server memory {kib:.1} KiB per subscribed connection"
+            ));
+        }
+        emit(json, &summary);
+        self.errors.print();
+        if json {
+            let mut line = Map::new();
+            line.insert("label".into(), json!(self.label));
+            line.insert("mode".into(), json!("ws"));
+            line.insert("subscribers".into(), json!(self.subscribers));
+            line.insert("changes".into(), json!(self.changes));
+            line.insert("expected".into(), json!(self.expected));
+            line.insert("ok".into(), json!(self.delivered));
+            line.insert("early".into(), json!(self.early));
+            line.insert("errors".into(), json!(self.errors.total()));
+            line.insert("error_kinds".into(), self.errors.kinds_json());
+            line.insert("first_error".into(), json!(self.errors.examples.first()));
+            line.insert("duration_s".into(), json!(self.window.as_secs_f64()));
+            line.insert("rps".into(), json!(round1(rate)));
+            insert_latency(&mut line, &self.latency);
+            insert_cpu(&mut line, &self.cpu, self.delivered);
+            line.insert(
+                "server_rss_kib_per_subscriber".into(),
+                json!(self.rss_kib_per_subscriber.map(round1)),
+            );
+            println!("{}", Value::Object(line));
+        }
+    }
+}
+
+fn cpu_line(cpu: &CpuUse, server_pid: Option<u32>, units: u64, unit: &str) -> String {
+    let mut line = String::new();
+    match (server_pid, cpu.server_us_per(units)) {
+        (Some(pid), Some(us)) => {
+            line.push_str(&format!("\n  server CPU {us:.0} µs/{unit} (pid {pid})"))
+        }
+        (Some(pid), None) => {
+            line.push_str(&format!("\n  server CPU unknown (pid {pid} unreadable)"))
+        }
+        (None, _) => line.push_str("\n  server CPU not measured (no --server-pid)"),
+    }
+    if let Some(pct) = cpu.own_pct() {
+        line.push_str(&format!(", load generator CPU {pct:.0} % of one core"));
+        if let Some(us) = cpu.own_us_per(units) {
+            line.push_str(&format!(" ({us:.0} µs/{unit})"));
+        }
+        if pct > CLIENT_SATURATED_PCT {
+            line.push_str(" (SATURATED: the figure may be the client's limit, not the server's)");
+        }
+    }
+    line
+}
+
+fn insert_latency(line: &mut Map<String, Value>, latency: &LatencySummary) {
+    line.insert("mean_us".into(), json!(round1(latency.mean_us)));
+    line.insert("p50_us".into(), json!(latency.p50_us));
+    line.insert("p90_us".into(), json!(latency.p90_us));
+    line.insert("p99_us".into(), json!(latency.p99_us));
+    line.insert("p999_us".into(), json!(latency.p999_us));
+    line.insert("max_us".into(), json!(latency.max_us));
+}
+
+fn insert_cpu(line: &mut Map<String, Value>, cpu: &CpuUse, units: u64) {
+    line.insert(
+        "server_cpu_us_per_req".into(),
+        json!(cpu.server_us_per(units).map(round1)),
+    );
+    line.insert("client_cpu_pct".into(), json!(cpu.own_pct().map(round1)));
+    line.insert(
+        "client_cpu_us_per_req".into(),
+        json!(cpu.own_us_per(units).map(round1)),
+    );
+}
+
+/// Human output goes to stdout, unless stdout carries the JSON line.
+fn emit(json: bool, text: &str) {
+    if json {
+        eprintln!("{text}");
+    } else {
+        println!("{text}");
+    }
+}
+
+fn per_second(count: u64, window: Duration) -> f64 {
+    if window.is_zero() {
+        0.0
+    } else {
+        as_f64(count) / window.as_secs_f64()
+    }
+}
+
+/// Counts are far below 2^53, where u64 -> f64 is exact.
+#[allow(clippy::cast_precision_loss)]
+fn as_f64(count: u64) -> f64 {
+    count as f64
+}
+
+fn round1(value: f64) -> f64 {
+    (value * 10.0).round() / 10.0
+}
