@@ -167,9 +167,19 @@ pub async fn prime_orders(loaders: &Loaders, orders: &[domain::order::Order]) {
         .flat_map(|o| o.content.lines.iter().map(|l| l.product_id))
         .collect();
     // Failures surface when the fields resolve; priming is only an optimisation.
-    let _ = futures_util::join!(
+    let (customers, reps, _) = futures_util::join!(
         loaders.load_many(customers),
         loaders.load_many(reps),
         loaders.load_many(products)
     );
+    // One level further, as list pages commonly ask (`customer.ownerRep`, `salesRep.manager`):
+    // loaded here in one batch rather than in as many batches as the resolvers' timing makes.
+    let mut people: Vec<UserId> = Vec::new();
+    if let Ok(customers) = customers {
+        people.extend(customers.values().map(|c| c.profile.owner_rep_id));
+    }
+    if let Ok(reps) = reps {
+        people.extend(reps.values().filter_map(|u| u.manager_id));
+    }
+    let _ = loaders.load_many(people).await;
 }
