@@ -180,8 +180,8 @@ fn starts_mutation(frame: &Message) -> bool {
         r#type: String,
         payload: async_graphql::Request,
     }
-    serde_json::from_str::<Start>(text).is_ok_and(|start| {
+    serde_json::from_str::<Start>(text).is_ok_and(|mut start| {
         matches!(start.r#type.as_str(), "start" | "subscribe")
-            && crate::http::endpoint::is_mutation(&start.payload)
+            && crate::http::endpoint::is_mutation(&mut start.payload)
     })
 }

@@ -228,7 +228,7 @@ impl Connection {
     async fn on_subscribe(
         &mut self,
         id: String,
-        request: async_graphql::Request,
+        mut request: async_graphql::Request,
         socket: &mut WebSocket,
     ) -> Step {
         let Some(auth) = &self.auth else {
@@ -254,7 +254,7 @@ impl Connection {
             )
             .await;
         }
-        if crate::http::endpoint::is_mutation(&request) {
+        if crate::http::endpoint::is_mutation(&mut request) {
             // Changes go through POST /graphql, where rate limits, batching rules and the client
             // address apply; PROTOCOL.md leaves the choice of operations to the server.
             let error = coded_error(
