@@ -13,11 +13,12 @@ use domain::ports::{AnalyticsFilter, AnalyticsRepository, Ranked, Stage};
 use domain::user::Scope;
 use domain::{CustomerId, ProductId, UserId};
 
+use super::ContextExt;
+use super::OptionalId;
 use super::error::{ApiError, ApiResult};
 use super::scalars::Dec;
 use super::tracking::ExceptionKindGql;
 use super::types::{CustomerNode, MoneyNode, OrderStatusGql, ProductNode, SeverityGql};
-use super::{ContextExt, parse_id};
 use crate::service::staff_only;
 
 /// Longest period one query may cover.
@@ -58,15 +59,13 @@ impl AnalyticsFilterInput {
                 "the period may cover at most 3 years",
             ));
         }
-        let id =
-            |field: &str, id: &Option<ID>| id.as_ref().map(|id| parse_id(field, id)).transpose();
         Ok(AnalyticsFilter {
             from: self.from,
             to: self.to,
-            sales_rep_id: id("salesRepId", &self.sales_rep_id)?.map(UserId),
-            team_of: id("teamOf", &self.team_of)?.map(UserId),
-            customer_id: id("customerId", &self.customer_id)?.map(CustomerId),
-            product_id: id("productId", &self.product_id)?.map(ProductId),
+            sales_rep_id: self.sales_rep_id.optional_id("salesRepId")?.map(UserId),
+            team_of: self.team_of.optional_id("teamOf")?.map(UserId),
+            customer_id: self.customer_id.optional_id("customerId")?.map(CustomerId),
+            product_id: self.product_id.optional_id("productId")?.map(ProductId),
             currency: self
                 .currency
                 .as_deref()

@@ -9,6 +9,7 @@ use domain::catalog::{Contact, CustomerAddress};
 use domain::ports::Page;
 use domain::{CustomerId, OrderId, ProductId};
 
+use super::OptionalId;
 use super::error::{ApiError, ApiResult};
 use super::scalars::Dec;
 use super::types::{CustomerNode, MoneyNode, OrderNode, ProductNode, UserNode};
@@ -461,12 +462,7 @@ impl ArchiveMutation {
         let actor = ctx.actor()?;
         let interaction = NewInteraction {
             customer_id: CustomerId(parse_id("customerId", &input.customer_id)?),
-            order_id: input
-                .order_id
-                .as_ref()
-                .map(|id| parse_id("orderId", id))
-                .transpose()?
-                .map(OrderId),
+            order_id: input.order_id.optional_id("orderId")?.map(OrderId),
             user_id: actor.user_id,
             channel: input.channel.into(),
             direction: input.direction.into(),

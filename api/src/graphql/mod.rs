@@ -178,6 +178,18 @@ pub fn parse_id(field: &str, id: &async_graphql::ID) -> ApiResult<i64> {
         .ok_or_else(|| ApiError::bad_input(field, format!("`{}` is not an id", id.as_str())))
 }
 
+/// Parses an optional `ID` argument or filter field (absent stays absent).
+pub trait OptionalId {
+    /// The database key, if given; `BAD_USER_INPUT` naming `field` when it is not an id.
+    fn optional_id(&self, field: &str) -> ApiResult<Option<i64>>;
+}
+
+impl OptionalId for Option<async_graphql::ID> {
+    fn optional_id(&self, field: &str) -> ApiResult<Option<i64>> {
+        self.as_ref().map(|id| parse_id(field, id)).transpose()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ use domain::money::{Currency, Money};
 use domain::order::{Confirmation, LineInput};
 use domain::{CustomerId, OrderId, ProductId, UserId};
 
+use super::OptionalId;
 use super::error::{ApiError, ApiResult};
 use super::scalars::Dec;
 use super::types::{ChannelGql, CustomerNode, OrderNode, OrderStatusGql, ProductNode, UserNode};
@@ -113,12 +114,7 @@ pub struct PreferencesInput {
 
 impl CustomerInput {
     fn parse(self) -> ApiResult<(CustomerProfile, Option<UserId>)> {
-        let owner = self
-            .owner_rep_id
-            .as_ref()
-            .map(|id| parse_id("ownerRepId", id))
-            .transpose()?
-            .map(UserId);
+        let owner = self.owner_rep_id.optional_id("ownerRepId")?.map(UserId);
         Ok((
             CustomerProfile {
                 name: self.name,
@@ -466,12 +462,7 @@ impl CoreMutation {
         let actor = ctx.actor()?;
         let input = CreateOrder {
             customer_id: CustomerId(parse_id("customerId", &input.customer_id)?),
-            sales_rep_id: input
-                .sales_rep_id
-                .as_ref()
-                .map(|id| parse_id("salesRepId", id))
-                .transpose()?
-                .map(UserId),
+            sales_rep_id: input.sales_rep_id.optional_id("salesRepId")?.map(UserId),
             currency: input.currency.as_deref().map(Currency::parse).transpose()?,
             lines: parse_lines(input.lines)?,
             requested_date: input.requested_date,

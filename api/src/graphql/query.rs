@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use domain::ports::{CustomerFilter, OrderFilter, ProductFilter};
 use domain::{CustomerId, OrderId, ProductId, UserId};
 
+use super::OptionalId;
 use super::error::ApiResult;
 use super::loaders::prime_orders;
 use super::types::{
@@ -103,12 +104,7 @@ impl CoreQuery {
         let filter = filter.unwrap_or_default();
         let filter = CustomerFilter {
             search: filter.search,
-            owner_rep_id: filter
-                .owner_rep_id
-                .as_ref()
-                .map(|id| parse_id("ownerRepId", id))
-                .transpose()?
-                .map(UserId),
+            owner_rep_id: filter.owner_rep_id.optional_id("ownerRepId")?.map(UserId),
         };
         Ok(customer_connection(
             ctx.services().customers(&actor, &filter, page).await?,
@@ -183,16 +179,9 @@ impl CoreQuery {
                 .collect(),
             customer_id: filter
                 .customer_id
-                .as_ref()
-                .map(|id| parse_id("customerId", id))
-                .transpose()?
+                .optional_id("customerId")?
                 .map(CustomerId),
-            sales_rep_id: filter
-                .sales_rep_id
-                .as_ref()
-                .map(|id| parse_id("salesRepId", id))
-                .transpose()?
-                .map(UserId),
+            sales_rep_id: filter.sales_rep_id.optional_id("salesRepId")?.map(UserId),
             created_from: filter.created_from,
             created_to: filter.created_to,
             search: filter.search,

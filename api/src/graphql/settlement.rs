@@ -10,6 +10,7 @@ use domain::receivables::{
 use domain::settlement::{CollectionActivity, Invoice, NewCollectionActivity, Payment};
 use domain::{CustomerId, OrderId, UserId};
 
+use super::OptionalId;
 use super::error::{ApiError, ApiResult};
 use super::scalars::Dec;
 use super::types::{CustomerNode, MoneyNode, OrderNode, UserNode};
@@ -554,16 +555,9 @@ impl SettlementQuery {
         let filter = ReceivableFilter {
             customer_id: filter
                 .customer_id
-                .as_ref()
-                .map(|id| parse_id("customerId", id))
-                .transpose()?
+                .optional_id("customerId")?
                 .map(CustomerId),
-            sales_rep_id: filter
-                .sales_rep_id
-                .as_ref()
-                .map(|id| parse_id("salesRepId", id))
-                .transpose()?
-                .map(UserId),
+            sales_rep_id: filter.sales_rep_id.optional_id("salesRepId")?.map(UserId),
             overdue_as_of: filter
                 .overdue_only
                 .then(|| crate::service::now().date_naive()),

@@ -13,9 +13,10 @@ use domain::user::{Actor, Ownership, Role};
 use domain::{CustomerId, OrderId, UserId};
 use futures_util::Stream;
 
+use super::ContextExt;
+use super::OptionalId;
 use super::error::{ApiError, ApiResult};
 use super::types::{OrderEventNode, StatusChangeNode};
-use super::{ContextExt, parse_id};
 use crate::service::{Received, Route, Services, Subscription};
 
 /// How many stored events one replay read fetches.
@@ -199,16 +200,11 @@ impl Feed {
     ) -> ApiResult<Self> {
         let actor = ctx.actor()?;
         let services = ctx.services().clone();
-        let order = filter
-            .order_id
-            .as_ref()
-            .map(|id| parse_id("orderId", id).map(OrderId))
-            .transpose()?;
+        let order = filter.order_id.optional_id("orderId")?.map(OrderId);
         let customer = filter
             .customer_id
-            .as_ref()
-            .map(|id| parse_id("customerId", id).map(CustomerId))
-            .transpose()?;
+            .optional_id("customerId")?
+            .map(CustomerId);
         // The narrowest route that holds every event this feed may deliver.
         let route = match (order, customer, actor.role, actor.customer_id) {
             (Some(order), _, _, _) => Route::Order(order),

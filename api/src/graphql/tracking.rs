@@ -13,6 +13,7 @@ use domain::tracking::{
 };
 use domain::{CustomerId, OrderId, ProductId};
 
+use super::OptionalId;
 use super::archive::OrderNoteNode;
 use super::error::{ApiError, ApiResult};
 use super::scalars::Dec;
@@ -773,11 +774,7 @@ impl OrderChangeInput {
                         .as_ref()
                         .map(|id| line_no(id, order_id))
                         .transpose()?,
-                    product_id: l
-                        .product_id
-                        .as_ref()
-                        .map(|id| parse_id("productId", id).map(ProductId))
-                        .transpose()?,
+                    product_id: l.product_id.optional_id("productId")?.map(ProductId),
                     quantity: l.quantity.0,
                     unit_price: l.unit_price.map(|d| d.0),
                     discount_percent: l.discount_percent.map(|d| d.0),
@@ -839,16 +836,8 @@ impl TrackingQuery {
             status: f.status.map(Into::into),
             kind: f.kind.map(Into::into),
             severity: f.severity.map(Into::into),
-            customer_id: f
-                .customer_id
-                .as_ref()
-                .map(|id| parse_id("customerId", id).map(CustomerId))
-                .transpose()?,
-            order_id: f
-                .order_id
-                .as_ref()
-                .map(|id| parse_id("orderId", id).map(OrderId))
-                .transpose()?,
+            customer_id: f.customer_id.optional_id("customerId")?.map(CustomerId),
+            order_id: f.order_id.optional_id("orderId")?.map(OrderId),
             from: f.from,
             to: f.to,
         };
