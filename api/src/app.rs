@@ -174,6 +174,7 @@ pub async fn serve(args: ServeArgs) -> CliResult<()> {
         services,
         production,
         shutdown: stop_rx.clone(),
+        parse_cache: Default::default(),
     };
     let listener = TcpListener::bind(args.bind)
         .await

@@ -44,7 +44,14 @@ impl Default for StoreOptions {
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) db: DatabaseConnection,
+    /// SQLite only: one write transaction at a time, queued here (see [`Store::begin_write`]).
+    write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
 }
+
+/// Held for the life of a write transaction: the turn of this transaction at SQLite's one
+/// writer lock. Declare it after the transaction so an early return drops both together.
+#[must_use = "the transaction loses its turn when the gate is dropped"]
+pub(crate) struct WriteGate(#[allow(dead_code)] Option<tokio::sync::OwnedMutexGuard<()>>);
 
 impl Store {
     /// Connects to `url` (`sqlite://path` or `postgres://...`). SQLite files are created if
@@ -58,6 +65,14 @@ impl Store {
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
             .sqlx_logging(false);
+        if url.starts_with("sqlite:") {
+            // The pool's default pings every connection it hands out: for SQLite a round trip
+            // through the connection's worker thread before every statement, about as costly
+            // as the statement itself. A local file cannot drop an idle connection.
+            // (PostgreSQL keeps the ping: a network connection can die quietly, and a request
+            // should not be the one to find out.)
+            connect.test_before_acquire(false);
+        }
         if let Some(timeout) = options.statement_timeout {
             connect.statement_timeout(timeout);
         }
@@ -75,7 +90,9 @@ impl Store {
                 .foreign_keys(true)
         });
         let db = Database::connect(connect).await.map_err(storage)?;
-        Ok(Self { db })
+        let write_gate = (db.get_database_backend() == DbBackend::Sqlite)
+            .then(|| Arc::new(tokio::sync::Mutex::new(())));
+        Ok(Self { db, write_gate })
     }
 
     /// Applies pending migrations.
@@ -154,16 +171,29 @@ impl Store {
         let _ = self.db.close().await;
     }
 
-    /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`: a deferred transaction
-    /// that reads then writes fails with SQLITE_BUSY at once instead of waiting for the lock.
-    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, RepoError> {
-        self.db
+    /// Starts a write transaction; keep the gate until it commits or rolls back.
+    ///
+    /// On SQLite it is `BEGIN IMMEDIATE` (a deferred transaction that reads then writes fails
+    /// with SQLITE_BUSY at once instead of waiting for the lock), and writers of this process
+    /// take turns at an async mutex first: SQLite has one writer lock, and contenders waiting in
+    /// its busy handler sleep in steps of up to 100 ms, so a burst of concurrent writes would
+    /// spend most of its time asleep with the lock free. Queued here, the next writer starts
+    /// the moment the previous one commits, in arrival order. (Other processes on the same file
+    /// still meet the busy timeout.) PostgreSQL has row locks and needs no turns.
+    pub(crate) async fn begin_write(&self) -> Result<(DatabaseTransaction, WriteGate), RepoError> {
+        let turn = match &self.write_gate {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        };
+        let txn = self
+            .db
             .begin_with_options(TransactionOptions {
                 sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
                 ..TransactionOptions::default()
             })
             .await
-            .map_err(storage)
+            .map_err(storage)?;
+        Ok((txn, WriteGate(turn)))
     }
 }
 

@@ -84,6 +84,13 @@ pub async fn post(State(state): State<AppState>, request: HttpRequest) -> Respon
         }
     };
     let mut batch = batch;
+    match &mut batch {
+        BatchRequest::Single(request) => state.parse_cache.prepare(request),
+        BatchRequest::Batch(requests) => requests
+            .iter_mut()
+            .take(MAX_BATCH)
+            .for_each(|request| state.parse_cache.prepare(request)),
+    }
     if let BatchRequest::Batch(requests) = &mut batch {
         if requests.len() > MAX_BATCH {
             return refuse(
@@ -195,6 +202,7 @@ pub async fn get(State(state): State<AppState>, request: HttpRequest) -> Respons
             );
         }
     };
+    state.parse_cache.prepare(&mut request);
     if is_mutation(&mut request) {
         let mut response = refuse(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod endpoint;
 pub mod metrics;
+pub mod parse_cache;
 pub mod request_id;
 mod ws;
 
@@ -34,6 +35,8 @@ pub struct AppState {
     pub introspection: Option<AppSchema>,
     /// Turns true when the instance starts shutting down (websockets close with 1012).
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Parsed documents of the operations clients keep sending.
+    pub parse_cache: std::sync::Arc<parse_cache::ParseCache>,
 }
 
 /// The whole HTTP surface.

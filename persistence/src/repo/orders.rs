@@ -279,7 +279,7 @@ impl Store {
         // Return exactly what is stored: instants are kept to the microsecond.
         let mut new = new;
         new.created_at = from_micros(to_micros(new.created_at))?;
-        let txn = self.begin_write().await?;
+        let (txn, _turn) = self.begin_write().await?;
         if let Some(claim) = claim
             && let Some(previous) = self.replay(&txn, claim).await?
         {
@@ -378,7 +378,7 @@ impl OrderRepository for Store {
 
     async fn save_order(&self, change: OrderChange<'_>) -> Result<Vec<StoredEvent>, RepoError> {
         let order = change.order;
-        let txn = self.begin_write().await?;
+        let (txn, _turn) = self.begin_write().await?;
         update_order_row(&txn, order, change.expected_version).await?;
         if change.lines_changed {
             replace_lines(&txn, order).await?;

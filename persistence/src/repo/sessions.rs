@@ -51,7 +51,7 @@ impl SessionRepository for Store {
         grace: chrono::Duration,
     ) -> Result<Rotation, RepoError> {
         let now_us = to_micros(now);
-        let txn = self.begin_write().await?;
+        let (txn, _turn) = self.begin_write().await?;
         let Some(current) = refresh_token::Entity::find_by_id(old.to_owned())
             .one(&txn)
             .await

@@ -125,7 +125,7 @@ impl Store {
         &self,
         change: SettlementChange<'_>,
     ) -> Result<SettlementSaved, RepoError> {
-        let txn = self.begin_write().await?;
+        let (txn, _turn) = self.begin_write().await?;
         if let Some(claim) = &change.claim
             && let Some(previous) = self.replay_payment(&txn, claim).await?
         {
@@ -389,7 +389,7 @@ impl SettlementRepository for Store {
         mut event: OrderEventKind,
         at: DateTime<Utc>,
     ) -> Result<(CollectionActivity, Vec<StoredEvent>), RepoError> {
-        let txn = self.begin_write().await?;
+        let (txn, _turn) = self.begin_write().await?;
         let row = collection_activity::ActiveModel {
             invoice_id: Set(activity.invoice_id),
             user_id: Set(activity.user_id.0),

@@ -371,7 +371,7 @@ impl Store {
         change: TrackingChange<'_>,
     ) -> Result<TrackingSaved, RepoError> {
         let order = change.order;
-        let txn = self.begin_write().await?;
+        let (txn, _turn) = self.begin_write().await?;
         update_order_row(&txn, order, change.expected_version).await?;
         if change.lines_changed {
             replace_lines(&txn, order).await?;
