@@ -94,6 +94,7 @@ mod tests {
     #[test]
     fn a_delivery_on_the_promised_day_is_on_time_and_a_day_later_is_late() {
         let row = |delivered: &str, promised: &str, orders| DeliveriesByPromise {
+            sales_rep_id: domain::UserId(1),
             delivered_on: delivered.parse().unwrap(),
             promised: promised.parse().unwrap(),
             orders,

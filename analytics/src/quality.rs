@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use domain::money::Currency;
-use domain::ports::{ExceptionGroup, Lesson};
+use domain::ports::{ExceptionGroup, Lesson, QualityCounts};
 use domain::tracking::ExceptionKind;
 use rust_decimal::Decimal;
 
@@ -94,6 +94,53 @@ pub fn pareto(groups: &[ExceptionGroup], lessons: &[Lesson]) -> Vec<ParetoEntry>
     sorted
 }
 
+/// How often orders needed changes or ran into exceptions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QualityRates {
+    /// Submitted orders created in the period.
+    pub orders: u64,
+    /// Those with at least one change request.
+    pub orders_with_change_requests: u64,
+    /// Change requests on them.
+    pub change_requests: u64,
+    /// `orders_with_change_requests / orders`, 4 places; `None` without orders.
+    pub change_request_rate: Option<Decimal>,
+    /// Those with at least one exception.
+    pub orders_with_exceptions: u64,
+    /// Exceptions on them.
+    pub exceptions: u64,
+    /// `orders_with_exceptions / orders`, 4 places; `None` without orders.
+    pub exception_rate: Option<Decimal>,
+}
+
+/// Sums the per-rep counts into rates.
+#[must_use]
+pub fn quality_rates(counts: &[QualityCounts]) -> QualityRates {
+    let mut rates = QualityRates::default();
+    for c in counts {
+        rates.orders += c.orders;
+        rates.orders_with_change_requests += c.orders_with_change_requests;
+        rates.change_requests += c.change_requests;
+        rates.orders_with_exceptions += c.orders_with_exceptions;
+        rates.exceptions += c.exceptions;
+    }
+    rates.change_request_rate = ratio(rates.orders_with_change_requests, rates.orders);
+    rates.exception_rate = ratio(rates.orders_with_exceptions, rates.orders);
+    rates
+}
+
+/// Cost (per currency, by code) and delay totals of the exception groups.
+#[must_use]
+pub fn impact_totals(groups: &[ExceptionGroup]) -> (Vec<(Currency, Decimal)>, u64) {
+    let mut cost: BTreeMap<Currency, Decimal> = BTreeMap::new();
+    let mut delay = 0;
+    for group in groups {
+        *cost.entry(group.currency).or_default() += group.cost_impact;
+        delay += group.delay_days;
+    }
+    (cost.into_iter().collect(), delay)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +226,44 @@ mod tests {
         assert!(entries[1].lessons.is_empty());
         assert_eq!(entries[2].lessons, vec!["inspect on arrival"]);
         assert!(pareto(&[], &[]).is_empty());
+    }
+
+    #[test]
+    fn rates_are_shares_of_orders_and_impacts_stay_per_currency() {
+        let counts =
+            |rep, orders, with_changes, changes, with_exceptions, exceptions| QualityCounts {
+                sales_rep_id: domain::UserId(rep),
+                orders,
+                orders_with_change_requests: with_changes,
+                change_requests: changes,
+                orders_with_exceptions: with_exceptions,
+                exceptions,
+            };
+        // 8 orders: 1 + 2 changed (4 requests), 3 + 0 with exceptions (5 of them).
+        let rates = quality_rates(&[counts(1, 5, 1, 1, 3, 5), counts(2, 3, 2, 3, 0, 0)]);
+        assert_eq!(rates.orders, 8);
+        assert_eq!(rates.change_requests, 4);
+        assert_eq!(rates.change_request_rate, Some(Decimal::new(3750, 4)));
+        assert_eq!(rates.exception_rate, Some(Decimal::new(3750, 4)));
+        assert_eq!(quality_rates(&[]).exception_rate, None);
+
+        let groups = [
+            group(ExceptionKind::Quality, None, "USD", 1, 50_000, 2),
+            group(ExceptionKind::Delay, Some("x"), "EUR", 2, 12_345, 3),
+            group(ExceptionKind::Quality, Some("y"), "EUR", 1, 10_000, 0),
+        ];
+        let (cost, delay) = impact_totals(&groups);
+        let cost: Vec<(String, Decimal)> = cost
+            .into_iter()
+            .map(|(c, amount)| (c.as_str().to_owned(), amount))
+            .collect();
+        assert_eq!(
+            cost,
+            vec![
+                ("EUR".to_owned(), Decimal::new(22_345, 0)),
+                ("USD".to_owned(), Decimal::new(50_000, 0)),
+            ]
+        );
+        assert_eq!(delay, 5);
     }
 }

@@ -815,9 +815,11 @@ impl Stage {
     ];
 }
 
-/// Deliveries of one UTC day against one promised date.
+/// Deliveries of one sales rep on one UTC day against one promised date.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DeliveriesByPromise {
+    /// The orders' sales rep.
+    pub sales_rep_id: UserId,
     /// The UTC day of `delivered_at`.
     pub delivered_on: NaiveDate,
     /// The date promised to the customer.
@@ -852,6 +854,95 @@ pub struct Lesson {
     pub root_cause: Option<String>,
     /// What to do differently next time.
     pub lessons_learned: String,
+}
+
+/// A count and an amount of one sales rep in one currency: orders and their value, invoices
+/// and their amount, or payments and their sum, depending on the query.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RepAmount {
+    /// The rep (the order's, or the invoice's when it was issued).
+    pub sales_rep_id: UserId,
+    /// The currency of `amount`.
+    pub currency: Currency,
+    /// How many orders, invoices or payments.
+    pub count: u64,
+    /// Their sum.
+    pub amount: Decimal,
+}
+
+/// Money still owed at the end of a period on the invoices of one rep, currency and due date.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenReceivable {
+    /// The invoices' rep.
+    pub sales_rep_id: UserId,
+    /// The currency of `outstanding`.
+    pub currency: Currency,
+    /// The invoices' due date.
+    pub due_on: NaiveDate,
+    /// How many invoices had money owed.
+    pub invoices: u64,
+    /// What was still owed on them.
+    pub outstanding: Decimal,
+}
+
+/// How promptly one customer paid the invoices of one rep that became fully paid in a period.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SettlementRecord {
+    /// The invoices' rep.
+    pub sales_rep_id: UserId,
+    /// Who paid.
+    pub customer_id: CustomerId,
+    /// How many invoices became fully paid.
+    pub invoices: u64,
+    /// Those paid on or before their due date.
+    pub on_time: u64,
+    /// Days late summed over the late ones (an early payment counts 0, not a credit).
+    pub days_late: u64,
+}
+
+/// The invoices of one rep falling due in a period, and how many were fully paid by its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DueInvoices {
+    /// The invoices' rep.
+    pub sales_rep_id: UserId,
+    /// Valid invoices due in the period.
+    pub due: u64,
+    /// Those fully paid before the period ended.
+    pub collected: u64,
+}
+
+/// How many of one rep's orders saw change requests and exceptions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QualityCounts {
+    /// The orders' rep.
+    pub sales_rep_id: UserId,
+    /// Submitted orders created in the period.
+    pub orders: u64,
+    /// Those with at least one change request (at any time since).
+    pub orders_with_change_requests: u64,
+    /// Change requests on them.
+    pub change_requests: u64,
+    /// Those with at least one exception (at any time since).
+    pub orders_with_exceptions: u64,
+    /// Exceptions on them.
+    pub exceptions: u64,
+}
+
+/// One customer's submitted orders in one currency over a period.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CustomerActivity {
+    /// The customer.
+    pub customer_id: CustomerId,
+    /// The currency of `value`.
+    pub currency: Currency,
+    /// How many orders.
+    pub orders: u64,
+    /// The sum of their totals.
+    pub value: Decimal,
+    /// When the first of them was created.
+    pub first_order_at: DateTime<Utc>,
+    /// When the last of them was created.
+    pub last_order_at: DateTime<Utc>,
 }
 
 /// Aggregates for the KPIs: rows grouped in SQL, never whole orders.
@@ -942,4 +1033,60 @@ pub trait AnalyticsRepository: Send + Sync {
         filter: &AnalyticsFilter,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<Ranked<ProductId>>, RepoError>> + Send;
+    /// Submitted orders created in the period and their value, per rep and currency.
+    fn sales_by_rep(
+        &self,
+        scope: Scope,
+        filter: &AnalyticsFilter,
+    ) -> impl Future<Output = Result<Vec<RepAmount>, RepoError>> + Send;
+    /// Change requests and exceptions on the submitted orders created in the period, per rep.
+    fn quality_counts(
+        &self,
+        scope: Scope,
+        filter: &AnalyticsFilter,
+    ) -> impl Future<Output = Result<Vec<QualityCounts>, RepoError>> + Send;
+    /// Valid (not voided) invoices issued in the period (by UTC day) and their amounts, per rep
+    /// and currency. Invoices carry their own rep, customer and currency, which scope and
+    /// filters apply to; the product filter to their order's lines. Invoices count whatever
+    /// their order's status: billing is not limited to submitted orders by this API.
+    fn invoiced(
+        &self,
+        scope: Scope,
+        filter: &AnalyticsFilter,
+    ) -> impl Future<Output = Result<Vec<RepAmount>, RepoError>> + Send;
+    /// Payments received in the period on the invoices [`invoiced`](Self::invoiced) would
+    /// cover (any issue date), per rep and currency.
+    fn collected(
+        &self,
+        scope: Scope,
+        filter: &AnalyticsFilter,
+    ) -> impl Future<Output = Result<Vec<RepAmount>, RepoError>> + Send;
+    /// What was still owed at the end of the period (`to`): valid invoices issued before it
+    /// less the payments received before it, per rep, currency and due date. Invoices with
+    /// nothing owed are left out.
+    fn open_receivables(
+        &self,
+        scope: Scope,
+        filter: &AnalyticsFilter,
+    ) -> impl Future<Output = Result<Vec<OpenReceivable>, RepoError>> + Send;
+    /// Valid invoices that became fully paid in the period (by UTC day), per rep and customer.
+    fn settlements(
+        &self,
+        scope: Scope,
+        filter: &AnalyticsFilter,
+    ) -> impl Future<Output = Result<Vec<SettlementRecord>, RepoError>> + Send;
+    /// Valid invoices falling due in the period (by UTC day), per rep, and how many were fully
+    /// paid before it ended.
+    fn due_invoices(
+        &self,
+        scope: Scope,
+        filter: &AnalyticsFilter,
+    ) -> impl Future<Output = Result<Vec<DueInvoices>, RepoError>> + Send;
+    /// Submitted orders created in the period per customer and currency, with the first and
+    /// last order's creation.
+    fn customer_activity(
+        &self,
+        scope: Scope,
+        filter: &AnalyticsFilter,
+    ) -> impl Future<Output = Result<Vec<CustomerActivity>, RepoError>> + Send;
 }

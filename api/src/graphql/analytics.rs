@@ -1,21 +1,22 @@
 //! Analytics over GraphQL: the KPIs of the `analytics` crate for a period, within the caller's
 //! scope (SALES their own orders, MANAGER their team's, ADMIN all; CUSTOMER users none).
 
-use analytics::delivery::{cycle_time, on_time};
-use analytics::pipeline::{conversion_rate, review_outcomes};
-use analytics::quality::pareto;
-use analytics::sales::{Figures, SalesBucket, period_totals, sales_summary};
+use analytics::delivery::{CycleTime, OnTime};
+use analytics::pipeline::conversion_rate;
+use analytics::sales::{Figures, SalesBucket};
 use analytics::stats::Granularity;
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::money::Currency;
-use domain::ports::{AnalyticsFilter, AnalyticsRepository, Ranked, Stage};
+use domain::ports::{AnalyticsFilter, Ranked};
 use domain::user::Scope;
 use domain::{CustomerId, ProductId, UserId};
 
 use super::ContextExt;
 use super::OptionalId;
 use super::error::{ApiError, ApiResult};
+use super::export::ExportKpis;
+use super::kpi::{CashKpis, Reports};
 use super::scalars::Dec;
 use super::tracking::ExceptionKindGql;
 use super::types::{CustomerNode, MoneyNode, OrderStatusGql, ProductNode, SeverityGql};
@@ -23,9 +24,6 @@ use crate::service::staff_only;
 
 /// Longest period one query may cover.
 const MAX_PERIOD_DAYS: i64 = 3 * 366;
-
-/// How many customers and products the top lists hold, per currency.
-const TOP_LIMIT: u32 = 10;
 
 /// What an analytics query covers. The period is half-open, `[from, to)`; the other filters
 /// narrow the caller's visible orders further (a filter outside the caller's scope finds nothing).
@@ -49,7 +47,7 @@ pub struct AnalyticsFilterInput {
 }
 
 impl AnalyticsFilterInput {
-    fn parse(&self) -> ApiResult<AnalyticsFilter> {
+    pub(super) fn parse(&self) -> ApiResult<AnalyticsFilter> {
         if self.from > self.to {
             return Err(ApiError::bad_input("from", "must not be after `to`"));
         }
@@ -156,6 +154,20 @@ impl From<SalesBucket> for SalesBucketNode {
     }
 }
 
+/// The customer, when the caller may see the record (a rep may see orders of a customer
+/// another rep owns; the KPI then names only its id).
+pub(super) async fn visible_customer(
+    ctx: &Context<'_>,
+    id: CustomerId,
+) -> ApiResult<Option<CustomerNode>> {
+    let actor = ctx.actor()?;
+    match ctx.services().customer(ctx.loaders(), &actor, id).await {
+        Ok(customer) => Ok(Some(CustomerNode(customer))),
+        Err(ApiError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// A customer among the largest by order value in one currency.
 pub struct TopCustomerNode(Ranked<CustomerId>);
 
@@ -168,16 +180,7 @@ impl TopCustomerNode {
     }
     /// The customer; null when the caller may see its orders but not the customer record.
     async fn customer(&self, ctx: &Context<'_>) -> ApiResult<Option<CustomerNode>> {
-        let actor = ctx.actor()?;
-        match ctx
-            .services()
-            .customer(ctx.loaders(), &actor, self.0.key)
-            .await
-        {
-            Ok(customer) => Ok(Some(CustomerNode(customer))),
-            Err(ApiError::NotFound(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
+        visible_customer(ctx, self.0.key).await
     }
     /// How many orders.
     async fn orders(&self) -> u64 {
@@ -300,6 +303,17 @@ pub struct CycleTimeNode {
     pub p90_hours: Option<Dec>,
 }
 
+impl From<CycleTime> for CycleTimeNode {
+    fn from(time: CycleTime) -> Self {
+        Self {
+            stage: time.stage.into(),
+            orders: time.orders,
+            median_hours: time.median_hours.map(Dec),
+            p90_hours: time.p90_hours.map(Dec),
+        }
+    }
+}
+
 /// Deliveries in the period against the date promised to the customer.
 #[derive(SimpleObject)]
 pub struct OnTimeRate {
@@ -313,10 +327,21 @@ pub struct OnTimeRate {
     pub rate: Option<Dec>,
 }
 
+impl From<OnTime> for OnTimeRate {
+    fn from(counts: OnTime) -> Self {
+        Self {
+            delivered: counts.delivered,
+            on_time: counts.on_time,
+            late: counts.late,
+            rate: counts.rate.map(Dec),
+        }
+    }
+}
+
 /// The numbers a sales team steers by. Only submitted orders count (a draft is not a sale yet;
 /// the pipeline's open value is the exception); money is never added up across currencies.
 #[derive(async_graphql::MergedObject)]
-pub struct Analytics(SalesKpis, DeliveryKpis, QualityKpis);
+pub struct Analytics(SalesKpis, DeliveryKpis, QualityKpis, CashKpis, ExportKpis);
 
 /// Sales KPIs.
 pub struct SalesKpis {
@@ -339,19 +364,18 @@ impl SalesKpis {
         #[graphql(desc = "The width of the buckets.", default_with = "TimeBucket::Day")]
         group_by: TimeBucket,
     ) -> ApiResult<SalesSummary> {
-        let filter = filter.parse()?;
-        let store = &ctx.services().store;
-        let rows = store.daily_sales(self.scope, &filter).await?;
-        let top_customers = store.top_customers(self.scope, &filter, TOP_LIMIT).await?;
-        let top_products = store.top_products(self.scope, &filter, TOP_LIMIT).await?;
+        let sales = Reports::new(ctx, self.scope, &filter)?
+            .sales(group_by.into(), true)
+            .await?;
         Ok(SalesSummary {
-            buckets: sales_summary(&rows, group_by.into())
+            buckets: sales.buckets.into_iter().map(Into::into).collect(),
+            totals: sales.totals.into_iter().map(Into::into).collect(),
+            top_customers: sales
+                .top_customers
                 .into_iter()
-                .map(Into::into)
+                .map(TopCustomerNode)
                 .collect(),
-            totals: period_totals(&rows).into_iter().map(Into::into).collect(),
-            top_customers: top_customers.into_iter().map(TopCustomerNode).collect(),
-            top_products: top_products.into_iter().map(TopProductNode).collect(),
+            top_products: sales.top_products.into_iter().map(TopProductNode).collect(),
         })
     }
 }
@@ -392,11 +416,8 @@ impl QualityKpis {
         ctx: &Context<'_>,
         #[graphql(desc = "The period and filters.")] filter: AnalyticsFilterInput,
     ) -> ApiResult<Vec<ParetoEntryNode>> {
-        let filter = filter.parse()?;
-        let store = &ctx.services().store;
-        let groups = store.exception_groups(self.scope, &filter).await?;
-        let lessons = store.exception_lessons(self.scope, &filter).await?;
-        Ok(pareto(&groups, &lessons)
+        let entries = Reports::new(ctx, self.scope, &filter)?.pareto().await?;
+        Ok(entries
             .into_iter()
             .map(|entry| ParetoEntryNode {
                 kind: entry.kind.into(),
@@ -425,13 +446,10 @@ impl DeliveryKpis {
         ctx: &Context<'_>,
         #[graphql(desc = "The period and filters.")] filter: AnalyticsFilterInput,
     ) -> ApiResult<Pipeline> {
-        let filter = filter.parse()?;
-        let store = &ctx.services().store;
-        let open = store.open_orders(self.scope, &filter).await?;
-        let counts = store.conversion(self.scope, &filter).await?;
-        let findings = store.review_findings(self.scope, &filter).await?;
+        let figures = Reports::new(ctx, self.scope, &filter)?.pipeline().await?;
         Ok(Pipeline {
-            open_by_status: open
+            open_by_status: figures
+                .open
                 .into_iter()
                 .map(|row| OpenOrdersNode {
                     status: row.status.into(),
@@ -439,10 +457,11 @@ impl DeliveryKpis {
                     value: MoneyNode::new(row.value, row.currency),
                 })
                 .collect(),
-            submitted: counts.submitted,
-            confirmed: counts.confirmed,
-            conversion_rate: conversion_rate(counts).map(Dec),
-            review_outcomes: review_outcomes(&findings)
+            submitted: figures.counts.submitted,
+            confirmed: figures.counts.confirmed,
+            conversion_rate: conversion_rate(figures.counts).map(Dec),
+            review_outcomes: figures
+                .outcomes
                 .into_iter()
                 .map(|o| ReviewOutcome {
                     code: o.code,
@@ -461,20 +480,10 @@ impl DeliveryKpis {
         ctx: &Context<'_>,
         #[graphql(desc = "The period and filters.")] filter: AnalyticsFilterInput,
     ) -> ApiResult<Vec<CycleTimeNode>> {
-        let filter = filter.parse()?;
-        let store = &ctx.services().store;
-        let mut times = Vec::new();
-        for stage in Stage::ALL {
-            let durations = store.stage_durations(self.scope, &filter, stage).await?;
-            let time = cycle_time(stage, &durations);
-            times.push(CycleTimeNode {
-                stage: time.stage.into(),
-                orders: time.orders,
-                median_hours: time.median_hours.map(Dec),
-                p90_hours: time.p90_hours.map(Dec),
-            });
-        }
-        Ok(times)
+        let times = Reports::new(ctx, self.scope, &filter)?
+            .cycle_times()
+            .await?;
+        Ok(times.into_iter().map(Into::into).collect())
     }
 
     /// Of the orders first delivered in the period that carry a promised date, how many arrived
@@ -484,19 +493,8 @@ impl DeliveryKpis {
         ctx: &Context<'_>,
         #[graphql(desc = "The period and filters.")] filter: AnalyticsFilterInput,
     ) -> ApiResult<OnTimeRate> {
-        let filter = filter.parse()?;
-        let rows = ctx
-            .services()
-            .store
-            .deliveries_by_promise(self.scope, &filter)
-            .await?;
-        let counts = on_time(&rows);
-        Ok(OnTimeRate {
-            delivered: counts.delivered,
-            on_time: counts.on_time,
-            late: counts.late,
-            rate: counts.rate.map(Dec),
-        })
+        let counts = Reports::new(ctx, self.scope, &filter)?.on_time().await?;
+        Ok(counts.into())
     }
 }
 
@@ -516,6 +514,8 @@ impl AnalyticsQuery {
             SalesKpis { scope },
             DeliveryKpis { scope },
             QualityKpis { scope },
+            CashKpis { scope },
+            ExportKpis { scope },
         ))
     }
 }

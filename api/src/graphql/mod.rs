@@ -3,6 +3,8 @@
 mod analytics;
 mod archive;
 pub mod error;
+mod export;
+mod kpi;
 pub mod loaders;
 mod mutation;
 mod query;

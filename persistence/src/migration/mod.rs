@@ -9,6 +9,7 @@ mod m20261127_000003_customer_archive;
 mod m20261127_000004_settlement;
 mod m20261127_000005_tracking;
 mod m20261127_000006_analytics;
+mod m20261127_000007_cash_analytics;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_settlement::Migration),
             Box::new(m20261127_000005_tracking::Migration),
             Box::new(m20261127_000006_analytics::Migration),
+            Box::new(m20261127_000007_cash_analytics::Migration),
         ]
     }
 }

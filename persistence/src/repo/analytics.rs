@@ -6,20 +6,21 @@ use chrono::{DateTime, NaiveDate};
 use domain::lifecycle::OrderStatus;
 use domain::money::Currency;
 use domain::ports::{
-    AnalyticsFilter, AnalyticsRepository, ConversionCounts, DailySales, DeliveriesByPromise,
-    ExceptionGroup, Lesson, OpenOrders, OrderMilestones, Ranked, RepoError, Stage,
+    AnalyticsFilter, AnalyticsRepository, ConversionCounts, CustomerActivity, DailySales,
+    DeliveriesByPromise, DueInvoices, ExceptionGroup, Lesson, OpenOrders, OpenReceivable,
+    OrderMilestones, QualityCounts, Ranked, RepAmount, RepoError, SettlementRecord, Stage,
 };
 use domain::review::Finding;
 use domain::tracking::{ExceptionKind, ExceptionStatus};
 use domain::user::Scope;
-use domain::{CustomerId, OrderId, ProductId};
+use domain::{CustomerId, OrderId, ProductId, UserId};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::catalog::scope_condition;
 use super::corrupt;
 use crate::codec::{MONEY_SCALE, from_micros, from_scaled, to_micros};
-use crate::entity::{order, order_exception, order_line};
+use crate::entity::{invoice, order, order_exception, order_line, payment};
 use crate::store::{Store, storage};
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -39,30 +40,39 @@ fn order_condition(
 
 /// Orders visible in `scope` and matching the filter's narrowing (not its period).
 fn filter_condition(scope: Scope, filter: &AnalyticsFilter) -> Condition {
-    let mut condition = Condition::all().add(scope_condition(
+    use order::Column as O;
+    owned_condition(
         scope,
-        order::Column::SalesRepId,
-        order::Column::CustomerId,
-    ));
-    if let Some(rep) = filter.sales_rep_id {
-        condition = condition.add(order::Column::SalesRepId.eq(rep.0));
+        filter,
+        [O::SalesRepId, O::CustomerId, O::Currency, O::Id],
+    )
+}
+
+/// Rows that carry their own owners (exceptions, invoices: the order's rep, customer and
+/// currency when they were made), visible in `scope` and matching the filter's narrowing on
+/// those columns; the product filter goes through `order_id` to the order's lines. Not the
+/// period: each caller ranges over its own instant.
+fn owned_condition<C: ColumnTrait>(
+    scope: Scope,
+    filter: &AnalyticsFilter,
+    [rep, customer, currency, order_id]: [C; 4],
+) -> Condition {
+    let mut condition = Condition::all().add(scope_condition(scope, rep, customer));
+    if let Some(id) = filter.sales_rep_id {
+        condition = condition.add(rep.eq(id.0));
     }
     if let Some(manager) = filter.team_of {
-        condition = condition.add(scope_condition(
-            Scope::Team(manager),
-            order::Column::SalesRepId,
-            order::Column::CustomerId,
-        ));
+        condition = condition.add(scope_condition(Scope::Team(manager), rep, customer));
     }
-    if let Some(customer) = filter.customer_id {
-        condition = condition.add(order::Column::CustomerId.eq(customer.0));
+    if let Some(id) = filter.customer_id {
+        condition = condition.add(customer.eq(id.0));
     }
-    if let Some(currency) = filter.currency {
-        condition = condition.add(order::Column::Currency.eq(currency.as_str()));
+    if let Some(code) = filter.currency {
+        condition = condition.add(currency.eq(code.as_str()));
     }
     if let Some(product) = filter.product_id {
         condition = condition.add(
-            order::Column::Id.in_subquery(
+            order_id.in_subquery(
                 Query::select()
                     .column(order_line::Column::OrderId)
                     .from(order_line::Entity)
@@ -75,41 +85,35 @@ fn filter_condition(scope: Scope, filter: &AnalyticsFilter) -> Condition {
 }
 
 /// The exceptions an analytics query covers: raised in `[from, to)`, visible in `scope` and
-/// matching the filter, all on the exception's own columns but the product.
+/// matching the filter.
 fn exception_condition(scope: Scope, filter: &AnalyticsFilter) -> Condition {
     use order_exception::Column as E;
-    let mut condition = Condition::all()
-        .add(scope_condition(scope, E::SalesRepId, E::CustomerId))
-        .add(E::RaisedAt.gte(to_micros(filter.from)))
-        .add(E::RaisedAt.lt(to_micros(filter.to)));
-    if let Some(rep) = filter.sales_rep_id {
-        condition = condition.add(E::SalesRepId.eq(rep.0));
-    }
-    if let Some(manager) = filter.team_of {
-        condition = condition.add(scope_condition(
-            Scope::Team(manager),
-            E::SalesRepId,
-            E::CustomerId,
-        ));
-    }
-    if let Some(customer) = filter.customer_id {
-        condition = condition.add(E::CustomerId.eq(customer.0));
-    }
-    if let Some(currency) = filter.currency {
-        condition = condition.add(E::Currency.eq(currency.as_str()));
-    }
-    if let Some(product) = filter.product_id {
-        condition = condition.add(
-            E::OrderId.in_subquery(
-                Query::select()
-                    .column(order_line::Column::OrderId)
-                    .from(order_line::Entity)
-                    .and_where(order_line::Column::ProductId.eq(product.0))
-                    .take(),
-            ),
-        );
-    }
-    condition
+    owned_condition(
+        scope,
+        filter,
+        [E::SalesRepId, E::CustomerId, E::Currency, E::OrderId],
+    )
+    .add(E::RaisedAt.gte(to_micros(filter.from)))
+    .add(E::RaisedAt.lt(to_micros(filter.to)))
+}
+
+/// Valid (not voided) invoices visible in `scope` and matching the filter, any date.
+fn invoice_condition(scope: Scope, filter: &AnalyticsFilter) -> Condition {
+    use invoice::Column as I;
+    owned_condition(
+        scope,
+        filter,
+        [I::SalesRepId, I::CustomerId, I::Currency, I::OrderId],
+    )
+    .add(I::VoidReason.is_null())
+}
+
+/// The period's first and last UTC day, for date columns: `[from, to)` covers a day when it
+/// covers any instant of it.
+fn days(filter: &AnalyticsFilter) -> (NaiveDate, NaiveDate) {
+    // An empty period gives a last day before the first, which no date is between.
+    let last = (filter.to - chrono::Duration::microseconds(1)).date_naive();
+    (filter.from.date_naive(), last)
 }
 
 fn currency(code: &str) -> Result<Currency, RepoError> {
@@ -126,6 +130,20 @@ fn day(bucket: i64) -> Result<NaiveDate, RepoError> {
         .and_then(|secs| DateTime::from_timestamp(secs, 0))
         .map(|at| at.date_naive())
         .ok_or_else(|| corrupt("day", bucket))
+}
+
+/// Rows of (rep, currency, count, scaled amount).
+fn rep_amounts(rows: Vec<(i64, String, i64, i64)>) -> Result<Vec<RepAmount>, RepoError> {
+    rows.into_iter()
+        .map(|(rep, code, n, amount)| {
+            Ok(RepAmount {
+                sales_rep_id: UserId(rep),
+                currency: currency(&code)?,
+                count: count(n)?,
+                amount: from_scaled(amount, MONEY_SCALE),
+            })
+        })
+        .collect()
 }
 
 impl Store {
@@ -347,15 +365,18 @@ impl AnalyticsRepository for Store {
         filter: &AnalyticsFilter,
     ) -> Result<Vec<DeliveriesByPromise>, RepoError> {
         let day_expr = Expr::cust(format!("delivered_at / {MICROS_PER_DAY}"));
-        let rows: Vec<(i64, chrono::NaiveDate, i64)> = order::Entity::find()
+        let rows: Vec<(i64, i64, chrono::NaiveDate, i64)> = order::Entity::find()
             .select_only()
+            .column(order::Column::SalesRepId)
             .column_as(day_expr.clone(), "day")
             .column(order::Column::PromisedDate)
             .column_as(Expr::cust("COUNT(*)"), "orders")
             .filter(order_condition(scope, filter, order::Column::DeliveredAt))
             .filter(order::Column::PromisedDate.is_not_null())
+            .group_by(order::Column::SalesRepId)
             .group_by(day_expr.clone())
             .group_by(order::Column::PromisedDate)
+            .order_by_asc(order::Column::SalesRepId)
             .order_by_asc(day_expr)
             .order_by_asc(order::Column::PromisedDate)
             .into_tuple()
@@ -363,8 +384,9 @@ impl AnalyticsRepository for Store {
             .await
             .map_err(storage)?;
         rows.into_iter()
-            .map(|(bucket, promised, orders)| {
+            .map(|(rep, bucket, promised, orders)| {
                 Ok(DeliveriesByPromise {
+                    sales_rep_id: UserId(rep),
                     delivered_on: day(bucket)?,
                     promised,
                     orders: count(orders)?,
@@ -520,5 +542,317 @@ impl AnalyticsRepository for Store {
             }
         }
         Ok(ranked)
+    }
+
+    async fn sales_by_rep(
+        &self,
+        scope: Scope,
+        filter: &AnalyticsFilter,
+    ) -> Result<Vec<RepAmount>, RepoError> {
+        let rows: Vec<(i64, String, i64, i64)> = order::Entity::find()
+            .select_only()
+            .column(order::Column::SalesRepId)
+            .column(order::Column::Currency)
+            .column_as(Expr::cust("COUNT(*)"), "orders")
+            .column_as(Expr::cust("CAST(SUM(total_e4) AS BIGINT)"), "value")
+            .filter(order_condition(scope, filter, order::Column::CreatedAt))
+            .group_by(order::Column::SalesRepId)
+            .group_by(order::Column::Currency)
+            .order_by_asc(order::Column::SalesRepId)
+            .order_by_asc(order::Column::Currency)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
+        rep_amounts(rows)
+    }
+
+    async fn quality_counts(
+        &self,
+        scope: Scope,
+        filter: &AnalyticsFilter,
+    ) -> Result<Vec<QualityCounts>, RepoError> {
+        // Correlated counts through the order_id indexes: a period's orders each look up their
+        // own few rows instead of joining whole tables.
+        let per_order =
+            |table: &str| format!("(SELECT COUNT(*) FROM {table} t WHERE t.order_id = orders.id)");
+        let (changes, exceptions) = (per_order("change_requests"), per_order("order_exceptions"));
+        let rows: Vec<(i64, i64, i64, i64, i64, i64)> = order::Entity::find()
+            .select_only()
+            .column(order::Column::SalesRepId)
+            .column_as(Expr::cust("COUNT(*)"), "orders")
+            .column_as(
+                Expr::cust(format!(
+                    "CAST(SUM(CASE WHEN {changes} > 0 THEN 1 ELSE 0 END) AS BIGINT)"
+                )),
+                "with_changes",
+            )
+            .column_as(
+                Expr::cust(format!("CAST(SUM({changes}) AS BIGINT)")),
+                "changes",
+            )
+            .column_as(
+                Expr::cust(format!(
+                    "CAST(SUM(CASE WHEN {exceptions} > 0 THEN 1 ELSE 0 END) AS BIGINT)"
+                )),
+                "with_exceptions",
+            )
+            .column_as(
+                Expr::cust(format!("CAST(SUM({exceptions}) AS BIGINT)")),
+                "exceptions",
+            )
+            .filter(order_condition(scope, filter, order::Column::CreatedAt))
+            .group_by(order::Column::SalesRepId)
+            .order_by_asc(order::Column::SalesRepId)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
+        rows.into_iter()
+            .map(
+                |(rep, orders, with_changes, changes, with_exceptions, exceptions)| {
+                    Ok(QualityCounts {
+                        sales_rep_id: UserId(rep),
+                        orders: count(orders)?,
+                        orders_with_change_requests: count(with_changes)?,
+                        change_requests: count(changes)?,
+                        orders_with_exceptions: count(with_exceptions)?,
+                        exceptions: count(exceptions)?,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    async fn invoiced(
+        &self,
+        scope: Scope,
+        filter: &AnalyticsFilter,
+    ) -> Result<Vec<RepAmount>, RepoError> {
+        let (first, last) = days(filter);
+        let rows: Vec<(i64, String, i64, i64)> = invoice::Entity::find()
+            .select_only()
+            .column(invoice::Column::SalesRepId)
+            .column(invoice::Column::Currency)
+            .column_as(Expr::cust("COUNT(*)"), "invoices")
+            .column_as(Expr::cust("CAST(SUM(amount_e4) AS BIGINT)"), "amount")
+            .filter(invoice_condition(scope, filter))
+            .filter(invoice::Column::IssuedOn.between(first, last))
+            .group_by(invoice::Column::SalesRepId)
+            .group_by(invoice::Column::Currency)
+            .order_by_asc(invoice::Column::SalesRepId)
+            .order_by_asc(invoice::Column::Currency)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
+        rep_amounts(rows)
+    }
+
+    async fn collected(
+        &self,
+        scope: Scope,
+        filter: &AnalyticsFilter,
+    ) -> Result<Vec<RepAmount>, RepoError> {
+        let rows: Vec<(i64, String, i64, i64)> = payment::Entity::find()
+            .select_only()
+            .column(invoice::Column::SalesRepId)
+            .column(invoice::Column::Currency)
+            .column_as(Expr::cust("COUNT(*)"), "payments")
+            .column_as(
+                Expr::cust("CAST(SUM(payments.amount_e4) AS BIGINT)"),
+                "amount",
+            )
+            .join(
+                sea_orm::JoinType::InnerJoin,
+                payment::Entity::belongs_to(invoice::Entity)
+                    .from(payment::Column::InvoiceId)
+                    .to(invoice::Column::Id)
+                    .into(),
+            )
+            .filter(invoice_condition(scope, filter))
+            .filter(payment::Column::ReceivedAt.gte(to_micros(filter.from)))
+            .filter(payment::Column::ReceivedAt.lt(to_micros(filter.to)))
+            .group_by(invoice::Column::SalesRepId)
+            .group_by(invoice::Column::Currency)
+            .order_by_asc(invoice::Column::SalesRepId)
+            .order_by_asc(invoice::Column::Currency)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
+        rep_amounts(rows)
+    }
+
+    async fn open_receivables(
+        &self,
+        scope: Scope,
+        filter: &AnalyticsFilter,
+    ) -> Result<Vec<OpenReceivable>, RepoError> {
+        let (_, last) = days(filter);
+        let owed = format!(
+            "(invoices.amount_e4 - COALESCE((SELECT SUM(p.amount_e4) FROM payments p \
+             WHERE p.invoice_id = invoices.id AND p.received_at < {}), 0))",
+            to_micros(filter.to)
+        );
+        let rows: Vec<(i64, String, chrono::NaiveDate, i64, i64)> = invoice::Entity::find()
+            .select_only()
+            .column(invoice::Column::SalesRepId)
+            .column(invoice::Column::Currency)
+            .column(invoice::Column::DueOn)
+            .column_as(Expr::cust("COUNT(*)"), "invoices")
+            .column_as(Expr::cust(format!("CAST(SUM({owed}) AS BIGINT)")), "owed")
+            .filter(invoice_condition(scope, filter))
+            .filter(invoice::Column::IssuedOn.lte(last))
+            // Settled before the period's last day: nothing owed at its end, whatever the
+            // payments say; the index on fully_paid_on keeps the candidates to the open ones.
+            .filter(
+                Condition::any()
+                    .add(invoice::Column::FullyPaidOn.is_null())
+                    .add(invoice::Column::FullyPaidOn.gte(last)),
+            )
+            .filter(Expr::cust(format!("{owed} > 0")))
+            .group_by(invoice::Column::SalesRepId)
+            .group_by(invoice::Column::Currency)
+            .group_by(invoice::Column::DueOn)
+            .order_by_asc(invoice::Column::SalesRepId)
+            .order_by_asc(invoice::Column::Currency)
+            .order_by_asc(invoice::Column::DueOn)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
+        rows.into_iter()
+            .map(|(rep, code, due_on, invoices, owed)| {
+                Ok(OpenReceivable {
+                    sales_rep_id: UserId(rep),
+                    currency: currency(&code)?,
+                    due_on,
+                    invoices: count(invoices)?,
+                    outstanding: from_scaled(owed, MONEY_SCALE),
+                })
+            })
+            .collect()
+    }
+
+    async fn settlements(
+        &self,
+        scope: Scope,
+        filter: &AnalyticsFilter,
+    ) -> Result<Vec<SettlementRecord>, RepoError> {
+        let (first, last) = days(filter);
+        let late = match self.db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => "(fully_paid_on - due_on)",
+            _ => "CAST(julianday(fully_paid_on) - julianday(due_on) AS BIGINT)",
+        };
+        let rows: Vec<(i64, i64, i64, i64, i64)> = invoice::Entity::find()
+            .select_only()
+            .column(invoice::Column::SalesRepId)
+            .column(invoice::Column::CustomerId)
+            .column_as(Expr::cust("COUNT(*)"), "invoices")
+            .column_as(
+                Expr::cust(
+                    "CAST(SUM(CASE WHEN fully_paid_on <= due_on THEN 1 ELSE 0 END) AS BIGINT)",
+                ),
+                "on_time",
+            )
+            .column_as(
+                Expr::cust(format!(
+                    "CAST(SUM(CASE WHEN {late} > 0 THEN {late} ELSE 0 END) AS BIGINT)"
+                )),
+                "days_late",
+            )
+            .filter(invoice_condition(scope, filter))
+            .filter(invoice::Column::FullyPaidOn.between(first, last))
+            .group_by(invoice::Column::SalesRepId)
+            .group_by(invoice::Column::CustomerId)
+            .order_by_asc(invoice::Column::SalesRepId)
+            .order_by_asc(invoice::Column::CustomerId)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
+        rows.into_iter()
+            .map(|(rep, customer, invoices, on_time, days_late)| {
+                Ok(SettlementRecord {
+                    sales_rep_id: UserId(rep),
+                    customer_id: CustomerId(customer),
+                    invoices: count(invoices)?,
+                    on_time: count(on_time)?,
+                    days_late: count(days_late)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn due_invoices(
+        &self,
+        scope: Scope,
+        filter: &AnalyticsFilter,
+    ) -> Result<Vec<DueInvoices>, RepoError> {
+        let (first, last) = days(filter);
+        let rows: Vec<(i64, i64, i64)> = invoice::Entity::find()
+            .select_only()
+            .column(invoice::Column::SalesRepId)
+            .column_as(Expr::cust("COUNT(*)"), "due")
+            .column_as(
+                Expr::cust(format!(
+                    "CAST(SUM(CASE WHEN fully_paid_on <= '{last}' THEN 1 ELSE 0 END) AS BIGINT)"
+                )),
+                "collected",
+            )
+            .filter(invoice_condition(scope, filter))
+            .filter(invoice::Column::DueOn.between(first, last))
+            .group_by(invoice::Column::SalesRepId)
+            .order_by_asc(invoice::Column::SalesRepId)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
+        rows.into_iter()
+            .map(|(rep, due, collected)| {
+                Ok(DueInvoices {
+                    sales_rep_id: UserId(rep),
+                    due: count(due)?,
+                    collected: count(collected)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn customer_activity(
+        &self,
+        scope: Scope,
+        filter: &AnalyticsFilter,
+    ) -> Result<Vec<CustomerActivity>, RepoError> {
+        let rows: Vec<(i64, String, i64, i64, i64, i64)> = order::Entity::find()
+            .select_only()
+            .column(order::Column::CustomerId)
+            .column(order::Column::Currency)
+            .column_as(Expr::cust("COUNT(*)"), "orders")
+            .column_as(Expr::cust("CAST(SUM(total_e4) AS BIGINT)"), "value")
+            .column_as(Expr::cust("MIN(created_at)"), "first_at")
+            .column_as(Expr::cust("MAX(created_at)"), "last_at")
+            .filter(order_condition(scope, filter, order::Column::CreatedAt))
+            .group_by(order::Column::CustomerId)
+            .group_by(order::Column::Currency)
+            .order_by_asc(order::Column::CustomerId)
+            .order_by_asc(order::Column::Currency)
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
+        rows.into_iter()
+            .map(|(customer, code, orders, value, first, last)| {
+                Ok(CustomerActivity {
+                    customer_id: CustomerId(customer),
+                    currency: currency(&code)?,
+                    orders: count(orders)?,
+                    value: from_scaled(value, MONEY_SCALE),
+                    first_order_at: from_micros(first)?,
+                    last_order_at: from_micros(last)?,
+                })
+            })
+            .collect()
     }
 }

@@ -41,7 +41,7 @@ fn confirm(now: DateTime<Utc>) -> OrderCommand {
     confirm_promising(now, None)
 }
 
-fn submit() -> OrderCommand {
+pub(crate) fn submit() -> OrderCommand {
     OrderCommand::Submit {
         findings: Vec::new(),
     }
@@ -105,9 +105,10 @@ async fn milestones_are_set_the_first_time_only_and_the_backfill_agrees(store: S
         "set by the writes themselves"
     );
 
-    // Rebuilt from the event log by the migration: the same instants.
-    store.revert_migrations(1).await.unwrap();
-    assert_eq!(store.pending_migrations().await.unwrap(), 1);
+    // Rebuilt from the event log by the migration (000006, under the later 000007): the same
+    // instants.
+    store.revert_migrations(2).await.unwrap();
+    assert_eq!(store.pending_migrations().await.unwrap(), 2);
     store.migrate().await.unwrap();
     let backfilled = store.order_milestones(&[id, untouched]).await.unwrap();
     assert_eq!(backfilled, read, "backfilled from the event log");
@@ -125,13 +126,13 @@ struct World {
 }
 
 /// 2026-03-02 00:00 UTC plus `days` days and `hours` hours.
-fn day(days: i64, hours: i64) -> DateTime<Utc> {
+pub(crate) fn day(days: i64, hours: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap()
         + chrono::Duration::days(days)
         + chrono::Duration::hours(hours)
 }
 
-fn march() -> AnalyticsFilter {
+pub(crate) fn march() -> AnalyticsFilter {
     AnalyticsFilter {
         from: Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap(),
         to: Utc.with_ymd_and_hms(2026, 4, 1, 0, 0, 0).unwrap(),
@@ -422,7 +423,7 @@ async fn top_customers_and_products_rank_by_value_within_each_currency(store: St
     );
 }
 
-fn confirm_promising(now: DateTime<Utc>, promised: Option<&str>) -> OrderCommand {
+pub(crate) fn confirm_promising(now: DateTime<Utc>, promised: Option<&str>) -> OrderCommand {
     OrderCommand::Confirm(Confirmation {
         confirmed_by: "Ms Buyer".to_owned(),
         channel: ConfirmationChannel::Email,
@@ -658,6 +659,7 @@ async fn stage_durations_and_deliveries_cover_orders_whose_stage_ended_in_the_pe
 
     // A arrived on 03-07 against 03-10; B on 03-10 against 03-05.
     let delivered = |on: &str, promised: &str| DeliveriesByPromise {
+        sales_rep_id: desk.rep.id,
         delivered_on: on.parse().unwrap(),
         promised: promised.parse().unwrap(),
         orders: 1,
@@ -680,7 +682,7 @@ async fn stage_durations_and_deliveries_cover_orders_whose_stage_ended_in_the_pe
 }
 
 /// Stores a tracking change decided on `before` (the order as stored) as the service would.
-async fn track(
+pub(crate) async fn track(
     store: &Store,
     before: &Order,
     mut next: Order,
@@ -707,7 +709,7 @@ async fn track(
 }
 
 /// Raises an exception on the order as stored; returns its id.
-async fn raise(
+pub(crate) async fn raise(
     store: &Store,
     order_id: OrderId,
     kind: ExceptionKind,

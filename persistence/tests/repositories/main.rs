@@ -10,13 +10,15 @@
 //!   migrations, archive (customer profiles, notes, interactions, follow-ups and the order
 //!   queries derived from them), settlement (invoices, payments), tracking (milestones,
 //!   shipments, exceptions, change requests, orders at risk), analytics (milestone timestamps
-//!   and their backfill, the KPI aggregates).
+//!   and their backfill, the KPI aggregates), analytics_cash (the cash, quality, customer and
+//!   rep aggregates).
 
 #[macro_use]
 mod harness;
 mod fixtures;
 
 mod analytics;
+mod analytics_cash;
 mod archive;
 mod event_log;
 mod idempotency;

@@ -41,7 +41,7 @@ fn day(month: u32, day: u32) -> NaiveDate {
 
 /// A settlement change decided on an order, as the service decides it, not yet stored.
 #[derive(Clone, Debug)]
-struct Planned {
+pub(crate) struct Planned {
     order: Order,
     expected_version: i64,
     new_invoice: Option<NewInvoice>,
@@ -191,7 +191,7 @@ async fn plan_payment(
 }
 
 /// A void of the invoice, on the order as stored now.
-async fn plan_void(
+pub(crate) async fn plan_void(
     store: &Store,
     invoice_id: i64,
     reason: &str,
@@ -222,12 +222,12 @@ async fn plan_void(
     planned
 }
 
-async fn save(store: &Store, planned: &Planned) -> SettlementSaved {
+pub(crate) async fn save(store: &Store, planned: &Planned) -> SettlementSaved {
     store.save_settlement(planned.change(None)).await.unwrap()
 }
 
 /// Issues and stores an invoice; returns it as stored.
-async fn issue(
+pub(crate) async fn issue(
     store: &Store,
     order_id: OrderId,
     lines: Option<&[(u32, Decimal)]>,
@@ -240,7 +240,7 @@ async fn issue(
 }
 
 /// Records and stores a payment; returns it as stored.
-async fn pay(
+pub(crate) async fn pay(
     store: &Store,
     invoice_id: i64,
     amount: Decimal,

@@ -6,9 +6,14 @@ use serde_json::{Value, json};
 use tests::json::pretty;
 use tests::{Backend, Role, TestApp, UserOptions, assert_error, data, spawn_app};
 
-use crate::fixtures::{Shop, move_order, submit};
+use crate::fixtures::{
+    Shop, confirm_order, dec, decimal, id_of, move_order, order_in, submit, version_of,
+};
 
-backend_tests!(the_sales_summary_shows_each_staff_member_the_submitted_orders_they_may_see);
+backend_tests!(
+    the_sales_summary_shows_each_staff_member_the_submitted_orders_they_may_see,
+    cash_quality_customer_and_rep_kpis_add_up_the_ledger_each_user_may_see,
+);
 
 const SALES_SUMMARY: &str = "query($filter: AnalyticsFilter!, $groupBy: TimeBucket!) {
   analytics { salesSummary(filter: $filter, groupBy: $groupBy) {
@@ -220,4 +225,264 @@ async fn the_sales_summary_shows_each_staff_member_the_submitted_orders_they_may
             .await;
         assert_error(&body, "BAD_USER_INPUT");
     }
+}
+
+/// Issues an invoice for everything on `order` and returns (invoice id, order after it).
+async fn invoice_all(app: &TestApp, token: &str, order: &Value) -> (String, Value) {
+    let body = app
+        .gql(
+            "mutation($id: ID!, $v: Int!) { issueInvoice(orderId: $id, expectedVersion: $v) {
+               invoice { id } order { id status version }
+             } }",
+            json!({ "id": id_of(order), "v": version_of(order) }),
+            Some(token),
+        )
+        .await;
+    let payload = &data(&body)["issueInvoice"];
+    (id_of(&payload["invoice"]), payload["order"].clone())
+}
+
+async fn pay(app: &TestApp, token: &str, invoice_id: &str, amount: &str) {
+    let body = app
+        .gql(
+            "mutation($id: ID!, $input: PaymentInput!) {
+               recordPayment(invoiceId: $id, input: $input) { payment { id } }
+             }",
+            json!({ "id": invoice_id, "input": { "amount": amount, "method": "BANK_TRANSFER" } }),
+            Some(token),
+        )
+        .await;
+    data(&body);
+}
+
+const CASH_KPIS: &str = "query($filter: AnalyticsFilter!) { analytics {
+  receivablesAging(filter: $filter) {
+    asOf periodDays
+    currencies {
+      currency invoices invoiced { amount } payments collected { amount } openInvoices
+      outstanding { amount } overdue { amount } current { amount } days1To30 { amount }
+      days31To60 { amount } days61To90 { amount } over90 { amount } dsoDays
+    }
+  }
+  qualityRates(filter: $filter) {
+    rates {
+      orders ordersWithChangeRequests changeRequests changeRequestRate
+      ordersWithExceptions exceptions exceptionRate
+    }
+    costImpact { amount currency } delayDays
+  }
+  paymentBehaviour(filter: $filter) {
+    overall { invoicesPaid paidOnTime averageDaysLate onTimeShare }
+    customers { customerId customer { name } figures { invoicesPaid paidOnTime } }
+  }
+  rfm(filter: $filter) {
+    segments { segment customers value { amount currency } }
+    customers { customerId recencyDays orders value { amount } recencyScore frequencyScore monetaryScore segment }
+  }
+  lapsedCustomers(filter: $filter) { customerId customer { name } orders lapseFactor }
+  repScorecards(filter: $filter) {
+    salesRepId salesRep { email }
+    sales { orders value { amount currency } }
+    quality { orders changeRequestRate exceptionRate }
+    invoicesDue invoicesCollected collectionRate
+    payments { invoicesPaid }
+    receivables { currency invoiced { amount } outstanding { amount } dsoDays }
+  }
+} }";
+
+async fn cash_kpis(app: &TestApp, token: &str) -> Value {
+    let body = app
+        .gql(CASH_KPIS, json!({ "filter": around_now() }), Some(token))
+        .await;
+    data(&body)["analytics"].clone()
+}
+
+async fn cash_quality_customer_and_rep_kpis_add_up_the_ledger_each_user_may_see(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let shop = Shop::open(&app).await;
+    let (other, globex) = shop.other_rep(&app).await;
+    // Three confirmed orders of 1200.00 EUR, all invoiced today on NET_30 (due in 30 days):
+    // O1 and O2 (the rep's, Acme) and G (the other rep's, Globex).
+    let o1 = shop.confirmed_order(&app).await;
+    let o2 = shop.confirmed_order(&app).await;
+    let g = shop.draft_for(&app, &other, &globex).await;
+    let g = submit(&app, &other.token, &g, "APPROVED").await;
+    let g = order_in(
+        &confirm_order(&app, &other.token, &g, "PHONE").await,
+        "confirmOrder",
+    );
+    let (i1, o1) = invoice_all(&app, &shop.rep.token, &o1).await;
+    let (i2, o2) = invoice_all(&app, &shop.rep.token, &o2).await;
+    invoice_all(&app, &other.token, &g).await;
+    // 500.00 on I1; I2 paid in full (before its due date).
+    pay(&app, &shop.rep.token, &i1, "500.00").await;
+    pay(&app, &shop.rep.token, &i2, "1200.00").await;
+    // An exception on O1 (50.00, 2 days) and a change request on O2.
+    let o1 = crate::fixtures::fetch_order(&app, &shop.rep.token, &id_of(&o1)).await;
+    let body = app
+        .gql(
+            "mutation($id: ID!, $v: Int!, $input: RaiseExceptionInput!) {
+               raiseException(orderId: $id, expectedVersion: $v, input: $input) { exception { id } }
+             }",
+            json!({ "id": id_of(&o1), "v": version_of(&o1), "input": {
+                "kind": "QUALITY", "severity": "LOW", "description": "scratched",
+                "costImpact": "50.00", "delayDays": 2 } }),
+            Some(&shop.rep.token),
+        )
+        .await;
+    data(&body);
+    let o2_now = crate::fixtures::fetch_order(&app, &shop.rep.token, &id_of(&o2)).await;
+    let body = app
+        .gql(
+            "mutation($id: ID!, $v: Int!, $change: OrderChangeInput!) {
+               requestOrderChange(orderId: $id, expectedVersion: $v, change: $change, reason: \"new site\") {
+                 changeRequest { id }
+               }
+             }",
+            json!({ "id": id_of(&o2), "v": version_of(&o2_now),
+                    "change": { "deliveryAddress": "Kaiserdamm 2, 14057 Berlin" } }),
+            Some(&shop.rep.token),
+        )
+        .await;
+    data(&body);
+
+    let all = cash_kpis(&app, &shop.admin.token).await;
+    // Yesterday to tomorrow: 3 days, aged to tomorrow. Invoiced 3 x 1200.00; collected 500.00
+    // + 1200.00; owed 700.00 (I1) + 1200.00 (G), not yet due. DSO 1900 / 3600 x 3 = 1.58 -> 1.6.
+    let aging = &all["receivablesAging"];
+    assert_eq!(aging["periodDays"], 3);
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).date_naive();
+    assert_eq!(aging["asOf"], tomorrow.to_string());
+    let eur = &aging["currencies"][0];
+    assert_eq!(
+        aging["currencies"].as_array().unwrap().len(),
+        1,
+        "{}",
+        pretty(aging)
+    );
+    assert_eq!(eur["currency"], "EUR");
+    assert_eq!(
+        (eur["invoices"].as_i64(), eur["payments"].as_i64()),
+        (Some(3), Some(2))
+    );
+    let amount = |v: &Value| decimal(&v["amount"]);
+    assert_eq!(amount(&eur["invoiced"]), dec("3600"));
+    assert_eq!(amount(&eur["collected"]), dec("1700"));
+    assert_eq!(eur["openInvoices"], 2);
+    assert_eq!(amount(&eur["outstanding"]), dec("1900"));
+    assert_eq!(amount(&eur["current"]), dec("1900"));
+    assert_eq!(amount(&eur["overdue"]), dec("0"));
+    assert_eq!(amount(&eur["over90"]), dec("0"));
+    assert_eq!(decimal(&eur["dsoDays"]), dec("1.6"));
+
+    // Quality over the period's 3 orders: one changed (O2), one with an exception (O1).
+    let quality = &all["qualityRates"];
+    assert_eq!(quality["rates"]["orders"], 3);
+    assert_eq!(quality["rates"]["changeRequests"], 1);
+    assert_eq!(
+        decimal(&quality["rates"]["changeRequestRate"]),
+        dec("0.3333")
+    );
+    assert_eq!(decimal(&quality["rates"]["exceptionRate"]), dec("0.3333"));
+    assert_eq!(
+        quality["costImpact"],
+        json!([{ "amount": "50.00", "currency": "EUR" }])
+    );
+    assert_eq!(quality["delayDays"], 2);
+
+    // I2 is the only invoice settled: on time.
+    let payments = &all["paymentBehaviour"];
+    assert_eq!(payments["overall"]["invoicesPaid"], 1);
+    assert_eq!(payments["overall"]["paidOnTime"], 1);
+    assert_eq!(decimal(&payments["overall"]["averageDaysLate"]), dec("0"));
+    assert_eq!(decimal(&payments["overall"]["onTimeShare"]), dec("1"));
+    assert_eq!(payments["customers"][0]["customer"]["name"], "Acme GmbH");
+
+    // RFM: Acme (2 orders, 2400.00) and Globex (1, 1200.00) both ordered today, so both top
+    // the recency score; Acme tops frequency and value (5), Globex is at least as good as half
+    // of the two (5 x 1 / 2 -> 3). Acme: champion; Globex: R 5, F 3 -> loyal.
+    let rfm = &all["rfm"];
+    assert_eq!(
+        rfm["segments"],
+        json!([
+            { "segment": "CHAMPIONS", "customers": 1, "value": { "amount": "2400.00", "currency": "EUR" } },
+            { "segment": "LOYAL", "customers": 1, "value": { "amount": "1200.00", "currency": "EUR" } },
+        ]),
+        "{}",
+        pretty(rfm)
+    );
+    let acme = &rfm["customers"][0];
+    assert_eq!(acme["customerId"], shop.customer_id);
+    assert_eq!(
+        (
+            acme["recencyScore"].as_i64(),
+            acme["frequencyScore"].as_i64(),
+            acme["monetaryScore"].as_i64()
+        ),
+        (Some(5), Some(5), Some(5))
+    );
+    assert_eq!(rfm["customers"][1]["frequencyScore"], 3);
+    // Acme's two orders came seconds apart; a day later that rhythm has lapsed. Globex has
+    // one order: no rhythm yet.
+    let lapsed = all["lapsedCustomers"].as_array().unwrap();
+    assert_eq!(lapsed.len(), 1, "{}", pretty(&all["lapsedCustomers"]));
+    assert_eq!(lapsed[0]["customer"]["name"], "Acme GmbH");
+    assert_eq!(lapsed[0]["orders"], 2);
+    assert!(decimal(&lapsed[0]["lapseFactor"]) > dec("2"));
+
+    // Scorecards, by rep id: the rep (2 orders, 2400.00; 1 of 2 changed, 1 of 2 with an
+    // exception; owes 700.00 of 2400.00 over 3 days -> DSO 0.875 -> 0.9) and the other rep
+    // (1200.00 owed of 1200.00 -> 3). Nothing fell due yet: no collection rate.
+    let cards = all["repScorecards"].as_array().unwrap();
+    assert_eq!(cards.len(), 2, "{}", pretty(&all["repScorecards"]));
+    let rep = &cards[0];
+    assert_eq!(rep["salesRepId"], shop.rep.id);
+    assert_eq!(
+        rep["sales"],
+        json!([{ "orders": 2, "value": { "amount": "2400.00", "currency": "EUR" } }])
+    );
+    assert_eq!(decimal(&rep["quality"]["changeRequestRate"]), dec("0.5"));
+    assert_eq!(decimal(&rep["quality"]["exceptionRate"]), dec("0.5"));
+    assert_eq!(
+        (rep["invoicesDue"].as_i64(), rep["collectionRate"].clone()),
+        (Some(0), Value::Null)
+    );
+    assert_eq!(rep["payments"]["invoicesPaid"], 1);
+    assert_eq!(decimal(&rep["receivables"][0]["dsoDays"]), dec("0.9"));
+    let theirs = &cards[1];
+    assert_eq!(theirs["salesRepId"], other.id);
+    assert_eq!(
+        amount(&theirs["receivables"][0]["outstanding"]),
+        dec("1200")
+    );
+    assert_eq!(decimal(&theirs["receivables"][0]["dsoDays"]), dec("3"));
+
+    // The rep and their manager see the rep's card and ledger only; the other rep theirs.
+    for token in [&shop.rep.token, &shop.manager.token] {
+        let mine = cash_kpis(&app, token).await;
+        let cards = mine["repScorecards"].as_array().unwrap();
+        assert_eq!(cards.len(), 1);
+        assert_eq!(cards[0]["salesRepId"], shop.rep.id);
+        let eur = &mine["receivablesAging"]["currencies"][0];
+        assert_eq!(amount(&eur["invoiced"]), dec("2400"));
+        assert_eq!(amount(&eur["outstanding"]), dec("700"));
+        assert_eq!(mine["qualityRates"]["rates"]["orders"], 2);
+    }
+    let theirs = cash_kpis(&app, &other.token).await;
+    assert_eq!(theirs["repScorecards"][0]["salesRepId"], other.id);
+    assert_eq!(theirs["paymentBehaviour"]["overall"]["invoicesPaid"], 0);
+    assert_eq!(
+        theirs["paymentBehaviour"]["overall"]["averageDaysLate"],
+        Value::Null
+    );
+
+    // Lists are bounded: `first` outside 0..=1000 is bad input.
+    let body = app
+        .gql(
+            "query($filter: AnalyticsFilter!) { analytics { rfm(filter: $filter, first: 5000) { customers { customerId } } } }",
+            json!({ "filter": around_now() }),
+            Some(&shop.admin.token),
+        )
+        .await;
+    assert_error(&body, "BAD_USER_INPUT");
 }

@@ -39,6 +39,7 @@ macro_rules! backend_tests {
 }
 
 mod analytics;
+mod analytics_export;
 mod archive;
 mod concurrency;
 mod crash;
