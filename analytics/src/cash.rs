@@ -3,10 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use chrono::NaiveDate;
 use domain::money::Currency;
 use domain::ports::{OpenReceivable, RepAmount};
-use domain::receivables::{AgingBucket, bucket_of};
+use domain::receivables::AgingBucket;
 use rust_decimal::Decimal;
 
 use crate::stats::average;
@@ -55,14 +54,13 @@ impl CashSummary {
     }
 }
 
-/// Sums the rows per currency (ordered by currency code). `as_of` is the period's last day
-/// (aging and overdue are counted to it); `period_days` its length in days (for DSO).
+/// Sums the rows per currency (ordered by currency code); `open` is aged already (to the
+/// period's last day), `period_days` is the period's length in days (for DSO).
 #[must_use]
 pub fn cash_summary(
     invoiced: &[RepAmount],
     collected: &[RepAmount],
     open: &[OpenReceivable],
-    as_of: NaiveDate,
     period_days: u64,
 ) -> Vec<CashSummary> {
     let mut summaries: BTreeMap<String, CashSummary> = BTreeMap::new();
@@ -80,7 +78,7 @@ pub fn cash_summary(
         let s = slot(&mut summaries, row.currency);
         s.open_invoices += row.invoices;
         s.outstanding += row.outstanding;
-        let bucket = bucket_of(row.due_on, as_of);
+        let bucket = row.bucket;
         if bucket != AgingBucket::Current {
             s.overdue += row.outstanding;
         }
@@ -128,10 +126,6 @@ mod tests {
         Currency::parse("USD").unwrap()
     }
 
-    fn d(m: u32, day: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(2026, m, day).unwrap()
-    }
-
     fn amount(rep: i64, currency: Currency, count: u64, cents: i64) -> RepAmount {
         RepAmount {
             sales_rep_id: UserId(rep),
@@ -141,11 +135,11 @@ mod tests {
         }
     }
 
-    fn open(currency: Currency, due_on: NaiveDate, cents: i64) -> OpenReceivable {
+    fn open(currency: Currency, bucket: AgingBucket, cents: i64) -> OpenReceivable {
         OpenReceivable {
             sales_rep_id: UserId(1),
             currency,
-            due_on,
+            bucket,
             invoices: 1,
             outstanding: Decimal::new(cents, 2),
         }
@@ -159,12 +153,12 @@ mod tests {
         let invoiced = [amount(1, eur(), 2, 150_000), amount(2, eur(), 1, 50_000)];
         let collected = [amount(1, eur(), 1, 50_000)];
         let opens = [
-            open(eur(), d(12, 5), 30_000),
-            open(eur(), d(11, 20), 20_000),
-            open(eur(), d(8, 1), 10_000),
-            open(usd(), d(11, 30), 5_000),
+            open(eur(), AgingBucket::Current, 30_000),
+            open(eur(), AgingBucket::Days1To30, 20_000),
+            open(eur(), AgingBucket::Over90, 10_000),
+            open(usd(), AgingBucket::Current, 5_000),
         ];
-        let summary = cash_summary(&invoiced, &collected, &opens, d(11, 30), 30);
+        let summary = cash_summary(&invoiced, &collected, &opens, 30);
         assert_eq!(summary.len(), 2);
         let e = &summary[0];
         assert_eq!(e.currency, eur());

@@ -1,6 +1,6 @@
 //! Delivery: how long each lifecycle stage takes, and how often the promised date is kept.
 
-use domain::ports::{DeliveriesByPromise, Stage};
+use domain::ports::{DeliveryCounts, Stage};
 use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::stats::{nearest_rank, ratio};
@@ -52,15 +52,12 @@ pub struct OnTime {
 
 /// Counts deliveries on or before their promised date.
 #[must_use]
-pub fn on_time(rows: &[DeliveriesByPromise]) -> OnTime {
+pub fn on_time(rows: &[DeliveryCounts]) -> OnTime {
     let mut result = OnTime::default();
     for row in rows {
-        result.delivered += row.orders;
-        if row.delivered_on <= row.promised {
-            result.on_time += row.orders;
-        } else {
-            result.late += row.orders;
-        }
+        result.delivered += row.delivered;
+        result.on_time += row.on_time;
+        result.late += row.delivered.saturating_sub(row.on_time);
     }
     result.rate = ratio(result.on_time, result.delivered);
     result
@@ -92,18 +89,13 @@ mod tests {
     }
 
     #[test]
-    fn a_delivery_on_the_promised_day_is_on_time_and_a_day_later_is_late() {
-        let row = |delivered: &str, promised: &str, orders| DeliveriesByPromise {
-            sales_rep_id: domain::UserId(1),
-            delivered_on: delivered.parse().unwrap(),
-            promised: promised.parse().unwrap(),
-            orders,
+    fn the_on_time_rate_adds_up_every_reps_deliveries() {
+        let row = |rep, delivered, on_time| DeliveryCounts {
+            sales_rep_id: domain::UserId(rep),
+            delivered,
+            on_time,
         };
-        let rows = [
-            row("2026-03-10", "2026-03-10", 2),
-            row("2026-03-09", "2026-03-10", 1),
-            row("2026-03-11", "2026-03-10", 1),
-        ];
+        let rows = [row(1, 3, 3), row(2, 1, 0)];
         assert_eq!(
             on_time(&rows),
             OnTime {

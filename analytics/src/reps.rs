@@ -3,11 +3,10 @@
 
 use std::collections::BTreeSet;
 
-use chrono::NaiveDate;
 use domain::UserId;
 use domain::money::Currency;
 use domain::ports::{
-    DeliveriesByPromise, DueInvoices, OpenReceivable, QualityCounts, RepAmount, SettlementRecord,
+    DeliveryCounts, DueInvoices, OpenReceivable, QualityCounts, RepAmount, SettlementRecord,
 };
 use rust_decimal::Decimal;
 
@@ -23,7 +22,7 @@ pub struct RepRows<'a> {
     /// Submitted orders created in the period and their value.
     pub sales: &'a [RepAmount],
     /// Deliveries in the period against their promised dates.
-    pub deliveries: &'a [DeliveriesByPromise],
+    pub deliveries: &'a [DeliveryCounts],
     /// Change requests and exceptions on the period's orders.
     pub quality: &'a [QualityCounts],
     /// Invoices issued in the period.
@@ -61,10 +60,10 @@ pub struct Scorecard {
     pub cash: Vec<CashSummary>,
 }
 
-/// One scorecard per rep that appears in any of the rows, by rep id. `as_of` and
-/// `period_days` as for [`cash_summary`].
+/// One scorecard per rep that appears in any of the rows, by rep id. `period_days` as for
+/// [`cash_summary`].
 #[must_use]
-pub fn scorecards(rows: RepRows<'_>, as_of: NaiveDate, period_days: u64) -> Vec<Scorecard> {
+pub fn scorecards(rows: RepRows<'_>, period_days: u64) -> Vec<Scorecard> {
     let reps: BTreeSet<UserId> = rows
         .sales
         .iter()
@@ -109,7 +108,6 @@ pub fn scorecards(rows: RepRows<'_>, as_of: NaiveDate, period_days: u64) -> Vec<
                     &of(rows.invoiced, rep, |r| r.sales_rep_id),
                     &of(rows.collected, rep, |r| r.sales_rep_id),
                     &of(rows.open, rep, |r| r.sales_rep_id),
-                    as_of,
                     period_days,
                 ),
             }
@@ -123,10 +121,6 @@ mod tests {
 
     fn eur() -> Currency {
         Currency::parse("EUR").unwrap()
-    }
-
-    fn d(m: u32, day: u32) -> NaiveDate {
-        NaiveDate::from_ymd_opt(2026, m, day).unwrap()
     }
 
     #[test]
@@ -145,20 +139,11 @@ mod tests {
                 amount: Decimal::new(50, 0),
             },
         ];
-        let deliveries = [
-            DeliveriesByPromise {
-                sales_rep_id: UserId(1),
-                delivered_on: d(11, 3),
-                promised: d(11, 5),
-                orders: 3,
-            },
-            DeliveriesByPromise {
-                sales_rep_id: UserId(1),
-                delivered_on: d(11, 9),
-                promised: d(11, 5),
-                orders: 1,
-            },
-        ];
+        let deliveries = [DeliveryCounts {
+            sales_rep_id: UserId(1),
+            delivered: 4,
+            on_time: 3,
+        }];
         let quality = [QualityCounts {
             sales_rep_id: UserId(1),
             orders: 4,
@@ -176,7 +161,7 @@ mod tests {
         let open = [OpenReceivable {
             sales_rep_id: UserId(2),
             currency: eur(),
-            due_on: d(11, 10),
+            bucket: domain::receivables::AgingBucket::Days1To30,
             invoices: 1,
             outstanding: Decimal::new(100, 0),
         }];
@@ -196,7 +181,6 @@ mod tests {
                 due: &due,
                 settlements: &[],
             },
-            d(11, 30),
             30,
         );
         let reps: Vec<i64> = cards.iter().map(|c| c.sales_rep_id.0).collect();

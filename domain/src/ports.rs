@@ -815,17 +815,15 @@ impl Stage {
     ];
 }
 
-/// Deliveries of one sales rep on one UTC day against one promised date.
+/// One sales rep's deliveries in a period against the dates promised to the customers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DeliveriesByPromise {
+pub struct DeliveryCounts {
     /// The orders' sales rep.
     pub sales_rep_id: UserId,
-    /// The UTC day of `delivered_at`.
-    pub delivered_on: NaiveDate,
-    /// The date promised to the customer.
-    pub promised: NaiveDate,
-    /// How many orders.
-    pub orders: u64,
+    /// Orders delivered (first `delivered_at` in the period) that carry a promised date.
+    pub delivered: u64,
+    /// Those whose UTC day of delivery is on or before the promised date.
+    pub on_time: u64,
 }
 
 /// Exceptions of one kind, root cause and currency raised in a period.
@@ -870,15 +868,16 @@ pub struct RepAmount {
     pub amount: Decimal,
 }
 
-/// Money still owed at the end of a period on the invoices of one rep, currency and due date.
+/// Money still owed at the end of a period on the invoices of one rep and currency in one
+/// aging bucket (aged to the period's last day).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OpenReceivable {
     /// The invoices' rep.
     pub sales_rep_id: UserId,
     /// The currency of `outstanding`.
     pub currency: Currency,
-    /// The invoices' due date.
-    pub due_on: NaiveDate,
+    /// How far past due the invoices were on the period's last day.
+    pub bucket: crate::receivables::AgingBucket,
     /// How many invoices had money owed.
     pub invoices: u64,
     /// What was still owed on them.
@@ -977,8 +976,8 @@ pub trait AnalyticsRepository: Send + Sync {
         scope: Scope,
         filter: &AnalyticsFilter,
     ) -> impl Future<Output = Result<ConversionCounts, RepoError>> + Send;
-    /// The current review findings of each order whose `submitted_at` is in the period (one
-    /// list per order; orders without findings give an empty list).
+    /// The current review findings of each order whose `submitted_at` is in the period that
+    /// has any (one list per order; orders that passed review clean are left out).
     fn review_findings(
         &self,
         scope: Scope,
@@ -992,13 +991,14 @@ pub trait AnalyticsRepository: Send + Sync {
         filter: &AnalyticsFilter,
         stage: Stage,
     ) -> impl Future<Output = Result<Vec<i64>, RepoError>> + Send;
-    /// Orders whose `delivered_at` is in the period and that carry a promised date, counted by
-    /// UTC delivery day and promised date.
-    fn deliveries_by_promise(
+    /// Orders whose `delivered_at` is in the period and that carry a promised date, and how
+    /// many of them arrived on time (UTC day of delivery on or before the promised date), per
+    /// rep. Compared in SQL: a month of deliveries is one row per rep, not one per order.
+    fn deliveries(
         &self,
         scope: Scope,
         filter: &AnalyticsFilter,
-    ) -> impl Future<Output = Result<Vec<DeliveriesByPromise>, RepoError>> + Send;
+    ) -> impl Future<Output = Result<Vec<DeliveryCounts>, RepoError>> + Send;
     /// Exceptions raised in the period (`raised_at`), whatever their order's status, grouped by
     /// kind, root cause and currency. Scope and the rep, team, customer and currency filters
     /// apply to the exception's own columns (the order's owners when it was raised); the product
@@ -1062,8 +1062,9 @@ pub trait AnalyticsRepository: Send + Sync {
         filter: &AnalyticsFilter,
     ) -> impl Future<Output = Result<Vec<RepAmount>, RepoError>> + Send;
     /// What was still owed at the end of the period (`to`): valid invoices issued before it
-    /// less the payments received before it, per rep, currency and due date. Invoices with
-    /// nothing owed are left out.
+    /// less the payments received before it, per rep, currency and aging bucket as of the
+    /// period's last UTC day (see [`crate::receivables::bucket_of`]); ordered by rep, currency
+    /// and bucket. Invoices with nothing owed are left out.
     fn open_receivables(
         &self,
         scope: Scope,

@@ -73,6 +73,22 @@ impl AgingBucket {
         }
     }
 
+    /// The earliest due date of an amount in this bucket as of `as_of` (`None` for
+    /// [`AgingBucket::Over90`], which has no lower end): a due date is in the first bucket, in
+    /// [`AgingBucket::ALL`] order, whose earliest due date it is on or after. Lets storage age
+    /// by comparing dates, the same way as [`bucket_of`].
+    #[must_use]
+    pub fn due_from(self, as_of: NaiveDate) -> Option<NaiveDate> {
+        let days = match self {
+            AgingBucket::Current => 0,
+            AgingBucket::Days1To30 => 30,
+            AgingBucket::Days31To60 => 60,
+            AgingBucket::Days61To90 => 90,
+            AgingBucket::Over90 => return None,
+        };
+        as_of.checked_sub_days(chrono::Days::new(days))
+    }
+
     /// Parses the stable name.
     ///
     /// # Errors

@@ -341,3 +341,20 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn due_from_ages_exactly_like_bucket_of() {
+    let as_of = chrono::NaiveDate::from_ymd_opt(2026, 3, 31).unwrap();
+    for back in -5..200 {
+        let due = as_of - chrono::Duration::days(back);
+        let by_dates = domain::receivables::AgingBucket::ALL
+            .into_iter()
+            .find(|b| b.due_from(as_of).is_none_or(|from| due >= from))
+            .unwrap();
+        assert_eq!(
+            by_dates,
+            domain::receivables::bucket_of(due, as_of),
+            "due {due}"
+        );
+    }
+}

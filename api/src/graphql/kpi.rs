@@ -148,10 +148,7 @@ impl Reports<'_> {
     }
 
     pub async fn on_time(&self) -> ApiResult<OnTime> {
-        let rows = self
-            .store
-            .deliveries_by_promise(self.scope, &self.filter)
-            .await?;
+        let rows = self.store.deliveries(self.scope, &self.filter).await?;
         Ok(on_time(&rows))
     }
 
@@ -172,8 +169,8 @@ impl Reports<'_> {
         let invoiced = self.store.invoiced(s, f).await?;
         let collected = self.store.collected(s, f).await?;
         let open = self.store.open_receivables(s, f).await?;
-        let (as_of, days) = period_days(f);
-        Ok(cash_summary(&invoiced, &collected, &open, as_of, days))
+        let (_, days) = period_days(f);
+        Ok(cash_summary(&invoiced, &collected, &open, days))
     }
 
     pub async fn quality(&self) -> ApiResult<(QualityRates, Vec<(Currency, Decimal)>, u64)> {
@@ -210,14 +207,14 @@ impl Reports<'_> {
     pub async fn scorecards(&self) -> ApiResult<Vec<Scorecard>> {
         let (s, f) = (self.scope, &self.filter);
         let sales = self.store.sales_by_rep(s, f).await?;
-        let deliveries = self.store.deliveries_by_promise(s, f).await?;
+        let deliveries = self.store.deliveries(s, f).await?;
         let quality = self.store.quality_counts(s, f).await?;
         let invoiced = self.store.invoiced(s, f).await?;
         let collected = self.store.collected(s, f).await?;
         let open = self.store.open_receivables(s, f).await?;
         let due = self.store.due_invoices(s, f).await?;
         let settlements = self.store.settlements(s, f).await?;
-        let (as_of, days) = period_days(f);
+        let (_, days) = period_days(f);
         Ok(scorecards(
             RepRows {
                 sales: &sales,
@@ -229,7 +226,6 @@ impl Reports<'_> {
                 due: &due,
                 settlements: &settlements,
             },
-            as_of,
             days,
         ))
     }

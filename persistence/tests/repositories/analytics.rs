@@ -12,8 +12,8 @@ use domain::order::Order;
 use domain::order::{Confirmation, ConfirmationChannel};
 use domain::ports::{
     AnalyticsFilter, AnalyticsRepository, ConversionCounts, CustomerRepository, DailySales,
-    DeliveriesByPromise, ExceptionGroup, OpenOrders, OrderRepository, Ranked, Stage,
-    TrackingChange, TrackingRecord, TrackingRepository,
+    DeliveryCounts, ExceptionGroup, OpenOrders, OrderRepository, Ranked, Stage, TrackingChange,
+    TrackingRecord, TrackingRepository,
 };
 use domain::review::{Finding, Severity};
 use domain::tracking::{
@@ -597,7 +597,7 @@ async fn the_pipeline_counts_open_orders_now_and_conversion_and_findings_of_the_
             confirmed: 2
         }
     );
-    // Findings of A, B, C, D (one list each, C's empty).
+    // Findings of A, B, D (C passed review clean: orders without findings are left out).
     let mut findings: Vec<Vec<(String, Severity)>> = store
         .review_findings(Scope::All, &march())
         .await
@@ -615,7 +615,6 @@ async fn the_pipeline_counts_open_orders_now_and_conversion_and_findings_of_the_
     assert_eq!(
         findings,
         vec![
-            vec![],
             vec![discount()],
             vec![discount(), discount()],
             vec![("LEAD_TIME".to_owned(), Severity::Info)],
@@ -657,25 +656,61 @@ async fn stage_durations_and_deliveries_cover_orders_whose_stage_ended_in_the_pe
         .unwrap();
     assert_eq!(a_only, vec![48 * 3_600_000_000]);
 
-    // A arrived on 03-07 against 03-10; B on 03-10 against 03-05.
-    let delivered = |on: &str, promised: &str| DeliveriesByPromise {
-        sales_rep_id: desk.rep.id,
-        delivered_on: on.parse().unwrap(),
-        promised: promised.parse().unwrap(),
-        orders: 1,
-    };
+    // A arrived on 03-07 against 03-10 (on time); B on 03-10 against 03-05 (late).
     assert_eq!(
         store
-            .deliveries_by_promise(Scope::Rep(desk.rep.id), &march())
+            .deliveries(Scope::Rep(desk.rep.id), &march())
             .await
             .unwrap(),
-        vec![
-            delivered("2026-03-07", "2026-03-10"),
-            delivered("2026-03-10", "2026-03-05"),
-        ]
+        vec![DeliveryCounts {
+            sales_rep_id: desk.rep.id,
+            delivered: 2,
+            on_time: 1,
+        }]
+    );
+    // G, delivered at 23:30 UTC on its promised day (03-13): still on time (the UTC day counts).
+    let g = store
+        .create_order(
+            draft(
+                &desk.customer,
+                vec![line(1, &desk.widget, dec("1"), dec("100"), dec("0"))],
+                day(9, 0),
+            ),
+            desk.rep.id,
+            None,
+        )
+        .await
+        .unwrap()
+        .order
+        .id;
+    for (command, at) in [
+        (submit(), day(9, 1)),
+        (confirm_promising(day(9, 2), Some("2026-03-13")), day(9, 2)),
+        (OrderCommand::StartProduction, day(9, 3)),
+        (OrderCommand::MarkReadyToShip, day(9, 4)),
+        (OrderCommand::Ship { complete: true }, day(9, 5)),
+        (
+            OrderCommand::Deliver,
+            day(12, 0) - chrono::Duration::minutes(30),
+        ),
+    ] {
+        apply(&store, g, command, &desk.rep, at).await;
+    }
+    // From 03-08 on: B (late) and G (on time).
+    let from_eighth = AnalyticsFilter {
+        from: day(6, 0),
+        ..march()
+    };
+    assert_eq!(
+        store.deliveries(Scope::All, &from_eighth).await.unwrap(),
+        vec![DeliveryCounts {
+            sales_rep_id: desk.rep.id,
+            delivered: 2,
+            on_time: 1,
+        }]
     );
     let other_team = store
-        .deliveries_by_promise(Scope::Team(desk.admin.id), &march())
+        .deliveries(Scope::Team(desk.admin.id), &march())
         .await
         .unwrap();
     assert!(other_team.is_empty(), "the admin manages no team");

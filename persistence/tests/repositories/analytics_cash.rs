@@ -8,8 +8,10 @@ use domain::catalog::Customer;
 use domain::event::OrderEventKind;
 use domain::ports::{
     AnalyticsFilter, AnalyticsRepository, CustomerActivity, CustomerRepository, DueInvoices,
-    OpenReceivable, OrderRepository, QualityCounts, RepAmount, SettlementRecord, TrackingRecord,
+    OpenReceivable, OrderRepository, QualityCounts, RepAmount, SettlementRecord,
+    SettlementRepository, TrackingRecord,
 };
+use domain::receivables::AgingBucket;
 use domain::tracking::{ChangeProposal, ExceptionKind, NewChangeRequest};
 use domain::user::{Role, Scope, User};
 use persistence::Store;
@@ -199,60 +201,64 @@ async fn invoiced_and_collected_count_the_periods_valid_invoices_and_payments(st
     );
 }
 
-fn owed(rep: &User, code: &str, due: NaiveDate, value: &str) -> OpenReceivable {
+fn owed(rep: &User, code: &str, bucket: AgingBucket, invoices: u64, value: &str) -> OpenReceivable {
     OpenReceivable {
         sales_rep_id: rep.id,
         currency: currency(code),
-        due_on: due,
-        invoices: 1,
+        bucket,
+        invoices,
         outstanding: dec(value),
     }
 }
 
 async fn what_was_owed_at_the_end_of_a_period_counts_payments_received_before_it(store: Store) {
+    use AgingBucket::{Current, Days1To30, Days31To60, Days61To90};
     let l = build(&store).await;
     let (r1, r2) = (&l.desk.rep, &l.other_rep);
-    // End of March: I1 1000 - 400 (the 600 came in April), I3 300, I6 700 USD. I2 and I4 were
-    // paid in March; I5 is void.
+    // End of March, aged to 03-31: I3 300 due 04-14 (current); I1 1000 - 400 (the 600 came in
+    // April) due 03-12 (19 days); I6 700 USD due 01-31 (59 days). I2 and I4 were paid in
+    // March; I5 is void.
     assert_eq!(
         store.open_receivables(Scope::All, &march()).await.unwrap(),
         vec![
-            owed(r1, "EUR", date(3, 12), "600"),
-            owed(r1, "EUR", date(4, 14), "300"),
-            owed(r1, "USD", date(1, 31), "700"),
+            owed(r1, "EUR", Current, 1, "300"),
+            owed(r1, "EUR", Days1To30, 1, "600"),
+            owed(r1, "USD", Days31To60, 1, "700"),
         ]
     );
-    // End of February: nothing paid yet; I3 and I5 not issued yet.
+    // End of February, aged to 02-28: nothing paid yet; I3 and I5 not issued yet. I1 (due
+    // 03-12) and I2 (03-22) not due; I6 28 days and I4 (due 02-04) 24 days past due.
     assert_eq!(
         store.open_receivables(Scope::All, &month(2)).await.unwrap(),
         vec![
-            owed(r1, "EUR", date(3, 12), "1000"),
-            owed(r1, "EUR", date(3, 22), "500"),
-            owed(r1, "USD", date(1, 31), "700"),
-            owed(r2, "EUR", date(2, 4), "200"),
+            owed(r1, "EUR", Current, 2, "1500"),
+            owed(r1, "USD", Days1To30, 1, "700"),
+            owed(r2, "EUR", Days1To30, 1, "200"),
         ]
     );
-    // End of April: only I3 and I6 are left.
+    // End of April, aged to 04-30: only I3 (16 days) and I6 (89 days) are left.
     assert_eq!(
         store.open_receivables(Scope::All, &month(4)).await.unwrap(),
         vec![
-            owed(r1, "EUR", date(4, 14), "300"),
-            owed(r1, "USD", date(1, 31), "700"),
+            owed(r1, "EUR", Days1To30, 1, "300"),
+            owed(r1, "USD", Days61To90, 1, "700"),
         ]
     );
-    // Two invoices of one rep, currency and due date add up in one row.
-    let p7 = confirmed(&store, &l.desk, &l.desk.customer, r1, "4", noon(3, 1)).await;
-    issue(&store, p7, None, date(3, 15), r1, noon(3, 15)).await;
-    let rows = store
-        .open_receivables(Scope::Rep(r1.id), &march())
+    // A part payment after the period's end still counts as owed at its end: 250 on I3 in
+    // April leaves March's figure alone and April's at 50.
+    let i3 = store
+        .invoices_of_order(l.orders[2])
         .await
-        .unwrap();
+        .unwrap()
+        .remove(0);
+    pay(&store, i3.id, dec("250"), noon(4, 20), r1, noon(4, 20)).await;
     assert_eq!(
-        rows[1],
-        OpenReceivable {
-            invoices: 2,
-            ..owed(r1, "EUR", date(4, 14), "700")
-        }
+        store.open_receivables(Scope::All, &march()).await.unwrap()[0],
+        owed(r1, "EUR", Current, 1, "300")
+    );
+    assert_eq!(
+        store.open_receivables(Scope::All, &month(4)).await.unwrap()[0],
+        owed(r1, "EUR", Days1To30, 1, "50")
     );
     let gamma = AnalyticsFilter {
         customer_id: Some(l.gamma.id),
@@ -260,7 +266,7 @@ async fn what_was_owed_at_the_end_of_a_period_counts_payments_received_before_it
     };
     assert_eq!(
         store.open_receivables(Scope::All, &gamma).await.unwrap(),
-        vec![owed(r1, "USD", date(1, 31), "700")]
+        vec![owed(r1, "USD", Days31To60, 1, "700")]
     );
     assert!(
         store
