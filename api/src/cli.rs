@@ -224,6 +224,15 @@ pub struct SeedArgs {
     /// Load the demo data set (users, ~20 customers, ~30 products, ~200 orders in every status).
     #[arg(long)]
     pub demo: bool,
+    /// Load the demo data set and then this many generated orders (with a team of 40 reps,
+    /// up to 10,000 customers and 1,000 products, invoices, payments and exceptions): the scale
+    /// data set of the KPI benchmark. Needs an empty database.
+    #[arg(long)]
+    pub orders: Option<u64>,
+    /// The generated history ends at this instant (RFC 3339 or a date, midnight UTC): orders
+    /// are spread over the two years before it, so the same seed gives the same data on any day.
+    #[arg(long, default_value = "2026-11-01T00:00:00Z")]
+    pub until: String,
     /// Random seed of the generated data.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

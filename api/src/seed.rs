@@ -1,5 +1,6 @@
 //! Demo data: a small sales team with customers, products and ~200 orders in every status,
-//! driven through the real domain commands so every order has a true event history.
+//! driven through the real domain commands so every order has a true event history; and, with
+//! `--orders N`, the scale data set on top of it (`bulk`).
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -26,27 +27,62 @@ use crate::app::{CliResult, connect};
 use crate::cli::SeedArgs;
 use crate::service::hash_password;
 
+mod bulk;
+
 /// Password of every demo user (listed in the README).
 pub const DEMO_PASSWORD: &str = "orderdesk-demo";
 
 /// `orderdesk seed`.
 pub async fn run(args: SeedArgs) -> CliResult<()> {
-    if !args.demo {
-        return Err("nothing to do: pass --demo".into());
+    if !args.demo && args.orders.is_none() {
+        return Err("nothing to do: pass --demo or --orders N".into());
     }
-    let store = connect(&args.db).await?;
+    let mut db = args.db.clone();
+    if args.orders.is_some() {
+        // A generated data set can be generated again: WAL with synchronous=NORMAL (still
+        // crash-safe, only a power cut may lose the last commits) for this process only.
+        db.sqlite_synchronous = "normal".into();
+    }
+    let store = connect(&db).await?;
     store
         .migrate()
         .await
         .map_err(|e| format!("migration failed: {e}"))?;
-    if !demo_if_empty(&store, args.seed).await? {
+    let until = match args.orders {
+        Some(_) => parse_until(&args.until)?,
+        None => Utc::now(),
+    };
+    if !demo_if_empty_at(&store, args.seed, until).await? {
         return Err("the database already has users; demo data goes into an empty database".into());
     }
+    if let Some(orders) = args.orders {
+        let hash = hash_password(DEMO_PASSWORD)?;
+        bulk::load(&store, orders, args.seed, until, &hash).await?;
+    }
+    store.close().await;
     Ok(())
+}
+
+/// `--until`: an RFC 3339 instant or a date (midnight UTC).
+fn parse_until(text: &str) -> CliResult<DateTime<Utc>> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc())
+        .ok_or_else(|| format!("--until {text}: expected an RFC 3339 instant or YYYY-MM-DD"))
 }
 
 /// Loads the demo data set unless the database already has users. Returns whether it loaded.
 pub async fn demo_if_empty(store: &Store, seed: u64) -> CliResult<bool> {
+    demo_if_empty_at(store, seed, Utc::now()).await
+}
+
+/// [`demo_if_empty`] with its history ending at `now` (the bulk seeder passes its fixed
+/// `--until`, so the whole data set is reproducible).
+pub async fn demo_if_empty_at(store: &Store, seed: u64, now: DateTime<Utc>) -> CliResult<bool> {
     let admin_email = Email::parse("admin@orderdesk.test").map_err(|e| e.to_string())?;
     if store
         .user_by_email(&admin_email)
@@ -105,7 +141,6 @@ pub async fn demo_if_empty(store: &Store, seed: u64) -> CliResult<bool> {
     }
 
     let eur = Currency::parse("EUR").map_err(|e| e.to_string())?;
-    let now = Utc::now();
     let mut customers: Vec<Customer> = Vec::new();
     for (i, name) in COMPANIES.iter().enumerate() {
         let terms = match i % 4 {

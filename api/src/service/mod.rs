@@ -7,7 +7,7 @@ mod events;
 pub mod limits;
 mod orders;
 mod sessions;
-mod settlement;
+pub(crate) mod settlement;
 mod tracking;
 
 use std::sync::{Arc, OnceLock};

@@ -79,7 +79,11 @@ pub struct Settled {
 
 /// The order after a settlement change: payment status from its invoices, closed when
 /// delivered and fully paid, one version up. Returns the events the change adds.
-fn settle(order: &Order, invoices: &[Invoice], now: DateTime<Utc>) -> (Order, Vec<OrderEventKind>) {
+pub(crate) fn settle(
+    order: &Order,
+    invoices: &[Invoice],
+    now: DateTime<Utc>,
+) -> (Order, Vec<OrderEventKind>) {
     let mut next = order.clone();
     let mut events = Vec::new();
     next.payment_status = payment_status(order.total(), invoices);

@@ -97,20 +97,7 @@ pub(crate) async fn append(
         .collect();
     let rows = stored
         .iter()
-        .map(|e| {
-            Ok(order_event::ActiveModel {
-                seq: Set(e.seq),
-                order_id: Set(e.order_id.0),
-                order_number: Set(e.order_number.clone()),
-                customer_id: Set(e.customer_id.0),
-                sales_rep_id: Set(e.sales_rep_id.0),
-                order_version: Set(e.order_version),
-                event_type: Set(e.kind.type_name().to_owned()),
-                payload: Set(serde_json::to_string(&e.kind).map_err(|err| corrupt("event", err))?),
-                actor_id: Set(e.actor_id.0),
-                occurred_at: Set(to_micros(e.at)),
-            })
-        })
+        .map(event_row)
         .collect::<Result<Vec<_>, RepoError>>()?;
     order_event::Entity::insert_many(rows)
         .exec(txn)
@@ -129,6 +116,39 @@ pub(crate) async fn append(
         .map_err(storage)?;
     }
     Ok(stored)
+}
+
+/// The row of a stored event.
+pub(crate) fn event_row(e: &StoredEvent) -> Result<order_event::ActiveModel, RepoError> {
+    Ok(order_event::ActiveModel {
+        seq: Set(e.seq),
+        order_id: Set(e.order_id.0),
+        order_number: Set(e.order_number.clone()),
+        customer_id: Set(e.customer_id.0),
+        sales_rep_id: Set(e.sales_rep_id.0),
+        order_version: Set(e.order_version),
+        event_type: Set(e.kind.type_name().to_owned()),
+        payload: Set(serde_json::to_string(&e.kind).map_err(|err| corrupt("event", err))?),
+        actor_id: Set(e.actor_id.0),
+        occurred_at: Set(to_micros(e.at)),
+    })
+}
+
+/// Sets the milestone columns of a new order row from its whole history at once, as
+/// [`append`] would have set them event by event: the first event of each milestone wins.
+pub(crate) fn set_milestones(row: &mut order::ActiveModel, stored: &[StoredEvent]) {
+    use sea_orm::ActiveModelTrait;
+    let mut seen = Vec::new();
+    for event in stored {
+        let Some(column) = milestone_column(&event.kind) else {
+            continue;
+        };
+        let key = std::mem::discriminant(&column);
+        if !seen.contains(&key) {
+            seen.push(key);
+            row.set(column, Some(to_micros(event.at)).into());
+        }
+    }
 }
 
 /// The order column that records when an event's milestone was first reached, if it marks one.

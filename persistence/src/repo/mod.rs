@@ -2,6 +2,7 @@
 
 mod analytics;
 mod archive;
+pub(crate) mod bulk;
 mod catalog;
 mod events;
 mod orders;

@@ -157,11 +157,23 @@ pub(super) async fn update_order_row(
     Ok(())
 }
 
-async fn insert_lines(txn: &DatabaseTransaction, order: &Order) -> Result<(), RepoError> {
-    if order.content.lines.is_empty() {
-        return Ok(());
+/// The full row of a new order (its id too when it already has one: the bulk loader assigns
+/// ids itself).
+pub(crate) fn new_order_row(order: &Order) -> Result<order::ActiveModel, RepoError> {
+    let mut row = mutable_columns(order)?;
+    if order.id.0 != 0 {
+        row.id = Set(order.id.0);
     }
-    let rows = order
+    row.number = Set(order.number.clone());
+    row.customer_id = Set(order.customer_id.0);
+    row.currency = Set(order.currency.as_str().to_owned());
+    row.created_at = Set(to_micros(order.created_at));
+    Ok(row)
+}
+
+/// The rows of an order's lines.
+pub(crate) fn line_rows(order: &Order) -> Result<Vec<order_line::ActiveModel>, RepoError> {
+    order
         .content
         .lines
         .iter()
@@ -178,7 +190,14 @@ async fn insert_lines(txn: &DatabaseTransaction, order: &Order) -> Result<(), Re
                 total_e4: Set(to_scaled(l.total(order.currency), MONEY_SCALE)?),
             })
         })
-        .collect::<Result<Vec<_>, RepoError>>()?;
+        .collect()
+}
+
+async fn insert_lines(txn: &DatabaseTransaction, order: &Order) -> Result<(), RepoError> {
+    if order.content.lines.is_empty() {
+        return Ok(());
+    }
+    let rows = line_rows(order)?;
     order_line::Entity::insert_many(rows)
         .exec(txn)
         .await
@@ -286,12 +305,8 @@ impl Store {
             txn.rollback().await.map_err(storage)?;
             return Ok(previous);
         }
-        let number = format!(
-            "SO-{:06}",
-            events::take_counter(&txn, "order_number", 1).await?
-        );
-        let total = to_scaled(new.total(), MONEY_SCALE)?;
-        let at = to_micros(new.created_at);
+        let number =
+            super::bulk::order_number(events::take_counter(&txn, "order_number", 1).await?);
         let mut order = Order {
             id: OrderId(0),
             number,
@@ -311,14 +326,7 @@ impl Store {
             created_at: new.created_at,
             updated_at: new.created_at,
         };
-        let mut row = mutable_columns(&order)?;
-        row.number = Set(order.number.clone());
-        row.customer_id = Set(order.customer_id.0);
-        row.sales_rep_id = Set(order.sales_rep_id.0);
-        row.currency = Set(order.currency.as_str().to_owned());
-        row.total_e4 = Set(total);
-        row.created_at = Set(at);
-        let inserted = row.insert(&txn).await.map_err(storage)?;
+        let inserted = new_order_row(&order)?.insert(&txn).await.map_err(storage)?;
         order.id = OrderId(inserted.id);
         insert_lines(&txn, &order).await?;
         if let Some(claim) = claim {

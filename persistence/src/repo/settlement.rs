@@ -84,6 +84,51 @@ fn to_payment(row: payment::Model) -> Result<Payment, RepoError> {
     })
 }
 
+/// The row of a newly issued invoice (nothing paid yet; `at` in epoch microseconds).
+pub(crate) fn invoice_row(
+    number: String,
+    new: &NewInvoice,
+    at: i64,
+) -> Result<invoice::ActiveModel, RepoError> {
+    Ok(invoice::ActiveModel {
+        number: Set(number),
+        order_id: Set(new.order_id.0),
+        customer_id: Set(new.customer_id.0),
+        sales_rep_id: Set(new.sales_rep_id.0),
+        currency: Set(new.currency.as_str().to_owned()),
+        kind: Set(new.kind.as_str().to_owned()),
+        issued_on: Set(new.issued_on),
+        due_on: Set(new.due_on),
+        lines: Set(serde_json::to_string(&new.lines).map_err(|e| corrupt("lines", e))?),
+        deposit_credit_e4: Set(to_scaled(new.deposit_credit, MONEY_SCALE)?),
+        amount_e4: Set(to_scaled(new.amount, MONEY_SCALE)?),
+        paid_e4: Set(0),
+        fully_paid_on: Set(None),
+        void_reason: Set(None),
+        created_at: Set(at),
+        ..Default::default()
+    })
+}
+
+/// The row of a recorded payment (`at` in epoch microseconds).
+pub(crate) fn payment_row(
+    new: &NewPayment,
+    order_id: OrderId,
+    at: i64,
+) -> Result<payment::ActiveModel, RepoError> {
+    Ok(payment::ActiveModel {
+        invoice_id: Set(new.invoice_id),
+        order_id: Set(order_id.0),
+        amount_e4: Set(to_scaled(new.amount, MONEY_SCALE)?),
+        method: Set(new.method.as_str().to_owned()),
+        reference: Set(new.reference.clone()),
+        received_at: Set(to_micros(new.received_at)),
+        recorded_by: Set(new.recorded_by.0),
+        created_at: Set(at),
+        ..Default::default()
+    })
+}
+
 /// Valid invoices with money still owed, visible in `scope`.
 fn open_in(scope: Scope) -> sea_orm::Select<invoice::Entity> {
     invoice::Entity::find()
@@ -144,31 +189,12 @@ impl Store {
 
         let mut stored_invoice = None;
         if let Some(new) = change.new_invoice {
-            let number = format!(
-                "INV-{:06}",
-                events::take_counter(&txn, "invoice_number", 1).await?
-            );
-            let row = invoice::ActiveModel {
-                number: Set(number),
-                order_id: Set(new.order_id.0),
-                customer_id: Set(new.customer_id.0),
-                sales_rep_id: Set(new.sales_rep_id.0),
-                currency: Set(new.currency.as_str().to_owned()),
-                kind: Set(new.kind.as_str().to_owned()),
-                issued_on: Set(new.issued_on),
-                due_on: Set(new.due_on),
-                lines: Set(serde_json::to_string(&new.lines).map_err(|e| corrupt("lines", e))?),
-                deposit_credit_e4: Set(to_scaled(new.deposit_credit, MONEY_SCALE)?),
-                amount_e4: Set(to_scaled(new.amount, MONEY_SCALE)?),
-                paid_e4: Set(0),
-                fully_paid_on: Set(None),
-                void_reason: Set(None),
-                created_at: Set(at),
-                ..Default::default()
-            }
-            .insert(&txn)
-            .await
-            .map_err(storage)?;
+            let number =
+                super::bulk::invoice_number(events::take_counter(&txn, "invoice_number", 1).await?);
+            let row = invoice_row(number, &new, at)?
+                .insert(&txn)
+                .await
+                .map_err(storage)?;
             let stored = to_invoice(row)?;
             for event in &mut events {
                 if let OrderEventKind::InvoiceIssued {
@@ -204,20 +230,10 @@ impl Store {
 
         let mut stored_payment = None;
         if let Some(new) = change.payment {
-            let row = payment::ActiveModel {
-                invoice_id: Set(new.invoice_id),
-                order_id: Set(order.id.0),
-                amount_e4: Set(to_scaled(new.amount, MONEY_SCALE)?),
-                method: Set(new.method.as_str().to_owned()),
-                reference: Set(new.reference.clone()),
-                received_at: Set(to_micros(new.received_at)),
-                recorded_by: Set(new.recorded_by.0),
-                created_at: Set(at),
-                ..Default::default()
-            }
-            .insert(&txn)
-            .await
-            .map_err(storage)?;
+            let row = payment_row(&new, order.id, at)?
+                .insert(&txn)
+                .await
+                .map_err(storage)?;
             let stored = to_payment(row)?;
             if let Some(claim) = &change.claim {
                 idempotency_key::ActiveModel {

@@ -193,6 +193,48 @@ fn updated(rows: u64, entity: &'static str, id: i64) -> Result<(), RepoError> {
     }
 }
 
+/// The row of a newly raised exception: open, not analysed yet.
+pub(crate) fn new_exception_row(
+    new: NewException,
+) -> Result<order_exception::ActiveModel, RepoError> {
+    Ok(order_exception::ActiveModel {
+        order_id: Set(new.order_id.0),
+        customer_id: Set(new.customer_id.0),
+        sales_rep_id: Set(new.sales_rep_id.0),
+        kind: Set(new.kind.as_str().to_owned()),
+        severity: Set(new.severity.as_str().to_owned()),
+        description: Set(new.description),
+        cost_impact_e4: Set(to_scaled(new.cost_impact, MONEY_SCALE)?),
+        currency: Set(new.currency.as_str().to_owned()),
+        delay_days: Set(i64::from(new.delay_days)),
+        held_order: Set(new.held_order),
+        raised_by: Set(new.raised_by.0),
+        raised_at: Set(to_micros(new.raised_at)),
+        root_cause: Set(None),
+        actions: Set(None),
+        status: Set(ExceptionStatus::Open.as_str().to_owned()),
+        resolution: Set(None),
+        lessons_learned: Set(None),
+        resolved_by: Set(None),
+        resolved_at: Set(None),
+        ..Default::default()
+    })
+}
+
+/// The columns an exception's analysis and resolution change.
+pub(crate) fn exception_analysis(exception: OrderException) -> order_exception::ActiveModel {
+    order_exception::ActiveModel {
+        root_cause: Set(exception.root_cause),
+        actions: Set(exception.actions),
+        status: Set(exception.status.as_str().to_owned()),
+        resolution: Set(exception.resolution),
+        lessons_learned: Set(exception.lessons_learned),
+        resolved_by: Set(exception.resolved_by.map(|u| u.0)),
+        resolved_at: Set(exception.resolved_at.map(to_micros)),
+        ..Default::default()
+    }
+}
+
 /// Writes one record; returns the id and kind of a record it created.
 async fn write_record(
     txn: &DatabaseTransaction,
@@ -251,51 +293,19 @@ async fn write_record(
         }
         TrackingRecord::NewException(new) => {
             same_order(order, new.order_id, "exception")?;
-            let row = order_exception::ActiveModel {
-                order_id: Set(new.order_id.0),
-                customer_id: Set(new.customer_id.0),
-                sales_rep_id: Set(new.sales_rep_id.0),
-                kind: Set(new.kind.as_str().to_owned()),
-                severity: Set(new.severity.as_str().to_owned()),
-                description: Set(new.description),
-                cost_impact_e4: Set(to_scaled(new.cost_impact, MONEY_SCALE)?),
-                currency: Set(new.currency.as_str().to_owned()),
-                delay_days: Set(i64::from(new.delay_days)),
-                held_order: Set(new.held_order),
-                raised_by: Set(new.raised_by.0),
-                raised_at: Set(to_micros(new.raised_at)),
-                root_cause: Set(None),
-                actions: Set(None),
-                status: Set(ExceptionStatus::Open.as_str().to_owned()),
-                resolution: Set(None),
-                lessons_learned: Set(None),
-                resolved_by: Set(None),
-                resolved_at: Set(None),
-                ..Default::default()
-            }
-            .insert(txn)
-            .await
-            .map_err(storage)?;
+            let row = new_exception_row(new)?.insert(txn).await.map_err(storage)?;
             Ok(Some((row.id, Created::Exception)))
         }
         TrackingRecord::UpdatedException(exception) => {
+            let id = exception.id;
             let result = order_exception::Entity::update_many()
-                .set(order_exception::ActiveModel {
-                    root_cause: Set(exception.root_cause),
-                    actions: Set(exception.actions),
-                    status: Set(exception.status.as_str().to_owned()),
-                    resolution: Set(exception.resolution),
-                    lessons_learned: Set(exception.lessons_learned),
-                    resolved_by: Set(exception.resolved_by.map(|u| u.0)),
-                    resolved_at: Set(exception.resolved_at.map(to_micros)),
-                    ..Default::default()
-                })
-                .filter(order_exception::Column::Id.eq(exception.id))
+                .set(exception_analysis(exception))
+                .filter(order_exception::Column::Id.eq(id))
                 .filter(order_exception::Column::OrderId.eq(order.id.0))
                 .exec(txn)
                 .await
                 .map_err(storage)?;
-            updated(result.rows_affected, "exception", exception.id)?;
+            updated(result.rows_affected, "exception", id)?;
             Ok(None)
         }
         TrackingRecord::NewChangeRequest(new) => {
