@@ -9,11 +9,20 @@
 #
 # Environment: DURATION (per scenario, default 10s; smoke 1s), WARMUP (default 2s; smoke 0s),
 # CONNECTIONS (default 32; smoke 8), WS_SUBSCRIBERS (default 1000; smoke 20),
-# SERVER_RUST_LOG (the server's log filter; default: its own production default).
+# SERVER_RUST_LOG (the server's log filter; default: its own production default), DATABASE (a
+# SQLite file already seeded, e.g. by `orderdesk seed --orders N`, copied and used instead of the
+# demo data; bench/analytics.sh caches such files under $CARGO_TARGET_DIR/kpi-bench/),
+# WS_IDLE (idle subscribed websockets, default 10000; smoke 20), WS_BIG (fan-out of one change to
+# that many subscribers, default 10000; smoke and 0: skipped), WS_TARGETED and WS_TARGETED_RATE
+# (subscribers on one order each, changes/s spread over them; default 10000 at 1000/s with a
+# DATABASE, which has the orders, else 80 at 20/s; smoke 10 at 10/s),
+# POSTGRES_URL (e.g. postgres://postgres@127.0.0.1:5432/postgres: also run orderdesk's scenarios
+# on a fresh PostgreSQL database created there, and a change on one instance delivered to the
+# subscribers of a second instance).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
 
 smoke=0 write=0 label="Run"
 while [ $# -gt 0 ]; do
@@ -38,11 +47,20 @@ if [ "$smoke" -eq 1 ]; then
   profile=debug
   DURATION="${DURATION:-1s}" WARMUP="${WARMUP:-0s}"
   CONNECTIONS="${CONNECTIONS:-8}" WS_SUBSCRIBERS="${WS_SUBSCRIBERS:-20}"
+  WS_IDLE="${WS_IDLE:-20}" WS_BIG="${WS_BIG:-0}"
+  WS_TARGETED="${WS_TARGETED:-10}" WS_TARGETED_RATE="${WS_TARGETED_RATE:-10}"
   pin_server=() pin_load=()
 else
   profile=release
   DURATION="${DURATION:-10s}" WARMUP="${WARMUP:-2s}"
   CONNECTIONS="${CONNECTIONS:-32}" WS_SUBSCRIBERS="${WS_SUBSCRIBERS:-1000}"
+  WS_IDLE="${WS_IDLE:-10000}" WS_BIG="${WS_BIG:-10000}"
+  if [ -n "${DATABASE:-}" ]; then
+    WS_TARGETED="${WS_TARGETED:-10000}" WS_TARGETED_RATE="${WS_TARGETED_RATE:-1000}"
+  else
+    # The demo data has about a hundred orders that can be held and resumed.
+    WS_TARGETED="${WS_TARGETED:-80}" WS_TARGETED_RATE="${WS_TARGETED_RATE:-20}"
+  fi
   command -v taskset >/dev/null || { echo "bench/run.sh: taskset (util-linux) is needed to pin server and load" >&2; exit 1; }
   [ "$(nproc)" -ge 2 ] || { echo "bench/run.sh: needs 2 CPUs (server on one, load on the other)" >&2; exit 1; }
   pin_server=(taskset -c 0) pin_load=(taskset -c 1)
@@ -64,6 +82,7 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 work=$(mktemp -d "${TMPDIR:-/tmp}/orderdesk-bench.XXXXXX")
 started_pids=()
 failed=0
+pg_database=""
 cleanup() {
   local status=$?
   for pid in "${started_pids[@]}"; do
@@ -72,6 +91,9 @@ cleanup() {
   for pid in "${started_pids[@]}"; do
     wait "$pid" 2>/dev/null || true
   done
+  if [ -n "$pg_database" ]; then
+    psql "$POSTGRES_URL" -q -c "DROP DATABASE IF EXISTS $pg_database" >/dev/null 2>&1 || true
+  fi
   if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ]; then
     echo "bench/run.sh: logs kept in $work" >&2
   else
@@ -141,9 +163,18 @@ scenario() {
 # A numeric field of a loadgen JSON line (keys are unique and values are numbers or null).
 field() { printf '%s\n' "$1" | sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" | head -n 1; }
 
-echo "== seeding demo data ($profile binaries, $work)" >&2
-"$bin/orderdesk" seed --demo --database "$database" >"$work/seed.log" 2>&1 \
-  || { cat "$work/seed.log" >&2; exit 1; }
+if [ -n "${DATABASE:-}" ]; then
+  # The scenarios write (transitions, new orders): they run on a copy.
+  [ -f "$DATABASE" ] || { echo "bench/run.sh: DATABASE=$DATABASE is not a file" >&2; exit 1; }
+  echo "== copying $DATABASE ($profile binaries, $work)" >&2
+  cp "$DATABASE" "$work/bench.db"
+  data_note="the pre-seeded database $(basename "$DATABASE") ($(du -m "$DATABASE" | cut -f 1) MB)"
+else
+  echo "== seeding demo data ($profile binaries, $work)" >&2
+  "$bin/orderdesk" seed --demo --database "$database" >"$work/seed.log" 2>&1 \
+    || { cat "$work/seed.log" >&2; exit 1; }
+  data_note="the demo data (200 orders)"
+fi
 
 # 1. The ceiling: plain axum, fixed 1 KiB JSON, on the same core the server will use.
 start "$work/baseline.out" "${pin_server[@]}" "$bin/baseline" --bind 127.0.0.1:0
@@ -152,10 +183,16 @@ scenario "baseline: fixed 1 KiB JSON (plain axum)" \
 stop "$pid"
 
 # 2. orderdesk, production mode (auth on every request, one JSON log line per request), SQLite
-# synchronous=FULL (the default), rate limits raised far out of the way.
-start "$work/orderdesk.out" "${pin_server[@]}" "$bin/orderdesk" serve --bind 127.0.0.1:0 \
-  --database "$database" --production \
-  --mutations-per-minute 1000000000 --address-mutations-per-minute 1000000000
+# synchronous=FULL (the default), rate limits raised far out of the way. The same scenarios run
+# again on PostgreSQL when POSTGRES_URL is set; $1 is the database, $2 what the row names say.
+serve() {
+  start "$work/orderdesk$2.out" "${pin_server[@]}" "$bin/orderdesk" serve --bind 127.0.0.1:0 \
+    --database "$1" --production \
+    --mutations-per-minute 1000000000 --address-mutations-per-minute 1000000000
+}
+orderdesk_scenarios() {
+local database=$1 on=$2
+serve "$database" "$on"
 graphql="$url/graphql"
 token() { "$bin/orderdesk" token --email "$1" --database "$database" --ttl 2h 2>>"$work/token.log" | tail -n 1; }
 rep_token=$(token rob.rep@orderdesk.test)
@@ -177,17 +214,17 @@ done
 order_query='query Order($id: ID!) { order(id: $id) { id number status version total { amount currency }
   lines { lineNo sku description quantity unitPrice { amount } discountPercent total { amount } }
   customer { id name } salesRep { id name } } }'
-scenario "order(id) with lines, customer, salesRep" \
+scenario "order(id) with lines, customer, salesRep$on" \
   --url "$graphql" --token "$rep_token" --connections "$CONNECTIONS" \
   --query "$order_query" --variables "{\"id\": \"$order_id\"}" --expect data.order.lines.0.sku
 order_rps=$(field "$(tail -n 1 "$results")" rps)
 half_rate=$(awk -v r="${order_rps:-0}" 'BEGIN { h = r / 2; print (h < 1 ? 1 : h) }')
-scenario "order(id) at half that rate (open loop)" \
+scenario "order(id) at half that rate (open loop)$on" \
   --url "$graphql" --token "$rep_token" --connections "$CONNECTIONS" --rate "$half_rate" \
   --query "$order_query" --variables "{\"id\": \"$order_id\"}" --expect data.order.lines.0.sku
 
 # A manager's open orders: a full page of 50 (the demo rep alone has fewer open orders).
-scenario "orders(first: 50, status filter) with customer, total" \
+scenario "orders(first: 50, status filter) with customer, total$on" \
   --url "$graphql" --token "$manager_token" --connections "$CONNECTIONS" \
   --query 'query Open($status: [OrderStatus!]) { orders(first: 50, filter: { status: $status }) {
     nodes { id number status total { amount currency } customer { id name } }
@@ -197,20 +234,60 @@ scenario "orders(first: 50, status filter) with customer, total" \
   --expect 'data.orders.nodes.49.customer.name'
 
 # The manager sees the whole team's orders: enough for every connection to own distinct ones.
-scenario "transitionOrder hold/resume, distinct orders" \
+scenario "transitionOrder hold/resume, distinct orders$on" \
   --url "$graphql" --token "$manager_token" --connections "$CONNECTIONS" --hold-resume
 
-scenario "createOrder, 5 lines, idempotency key" \
+scenario "createOrder, 5 lines, idempotency key$on" \
   --url "$graphql" --token "$rep_token" --connections "$CONNECTIONS" --unique-var key \
   --query 'mutation Create($key: String, $input: CreateOrderInput!) {
     createOrder(idempotencyKey: $key, input: $input) { id number status version total { amount currency } } }' \
   --variables "{\"input\": {\"customerId\": \"$customer_id\", \"requestedDate\": \"2031-03-01\", \"lines\": [$lines]}}" \
   --expect data.createOrder.id
 
-scenario "orderStatusChanged fan-out to $WS_SUBSCRIBERS subscribers" \
+scenario "orderStatusChanged fan-out to $WS_SUBSCRIBERS subscribers$on" \
   --url "$graphql" --token "$rep_token" --ws "$WS_SUBSCRIBERS" --ws-order "$watched_order" \
   --ws-interval 100ms
+}
+
+orderdesk_scenarios "$database" ""
+
+# Websockets by the thousand, on SQLite only (the database is not what they measure).
+scenario "idle: $WS_IDLE subscribed websockets" \
+  --url "$graphql" --token "$rep_token" --ws-idle "$WS_IDLE" --ws-order "$watched_order"
+if [ "$WS_BIG" -gt 0 ]; then
+  # One change a second: each change's spread over all subscribers, not a backlog.
+  scenario "orderStatusChanged fan-out to $WS_BIG subscribers" \
+    --url "$graphql" --token "$rep_token" --ws "$WS_BIG" --ws-order "$watched_order" --ws-interval 1s
+fi
+admin_token=$(token admin@orderdesk.test)
+scenario "targeted: $WS_TARGETED_RATE changes/s over $WS_TARGETED subscribers, one order each" \
+  --url "$graphql" --token "$admin_token" --ws-targeted "$WS_TARGETED" \
+  --ws-rate "$WS_TARGETED_RATE" --timeout 5s
 stop "$pid"
+
+if [ -n "${POSTGRES_URL:-}" ]; then
+  command -v psql >/dev/null || { echo "bench/run.sh: POSTGRES_URL needs psql" >&2; exit 1; }
+  pg_database="orderdesk_bench_$$"
+  psql "$POSTGRES_URL" -q -c "CREATE DATABASE $pg_database" >/dev/null
+  pg_url="${POSTGRES_URL%/*}/$pg_database"
+  echo "== seeding demo data into PostgreSQL ($pg_database)" >&2
+  "$bin/orderdesk" seed --demo --database "$pg_url" >"$work/seed-pg.log" 2>&1 \
+    || { cat "$work/seed-pg.log" >&2; exit 1; }
+  orderdesk_scenarios "$pg_url" " [PostgreSQL]"
+  # A second instance on the same database: its subscribers hear of changes made on the first
+  # through LISTEN/NOTIFY and the shared event log.
+  first=$pid first_url=$graphql
+  start "$work/orderdesk-b.out" "${pin_server[@]}" "$bin/orderdesk" serve --bind 127.0.0.1:0 \
+    --database "$pg_url" --production \
+    --mutations-per-minute 1000000000 --address-mutations-per-minute 1000000000
+  second=$pid
+  pid=$first
+  scenario "two instances: change on A, 100 subscribers on B [PostgreSQL]" \
+    --url "$first_url" --subscribe-url "$url/graphql" --token "$rep_token" --ws 100 \
+    --ws-order "$watched_order" --ws-interval 100ms
+  stop "$second"
+  stop "$first"
+fi
 
 # The table. "x ceiling" compares work per server core: the baseline's server CPU per request
 # divided by the scenario's (equal to the ratio of req/s when both saturate the server core, and
@@ -226,7 +303,7 @@ table="$work/table.md"
   while IFS=$'\t' read -r name line; do
     rps=$(field "$line" rps) errors=$(field "$line" errors) ok=$(field "$line" ok)
     cpu=$(field "$line" server_cpu_us_per_req) p50=$(field "$line" p50_us) p99=$(field "$line" p99_us)
-    mode=$(printf '%s\n' "$line" | sed -n 's/.*"mode":"\([a-z]*\)".*/\1/p')
+    mode=$(printf '%s\n' "$line" | sed -n 's/.*"mode":"\([a-z-]*\)".*/\1/p')
     awk -v name="$name" -v rps="${rps:-0}" -v base_rps="${baseline_rps:-0}" \
       -v base_cpu="${baseline_cpu:-null}" -v cpu="${cpu:-null}" -v p50="${p50:-}" -v p99="${p99:-}" \
       -v errors="${errors:-?}" -v mode="$mode" '
@@ -239,7 +316,7 @@ table="$work/table.md"
           ratio = sprintf("%.3fx", base_cpu / cpu)
         else if (mode == "http" && base_rps > 0)
           ratio = sprintf("%.3fx (req/s)", rps / base_rps)
-        unit = mode == "ws" ? " deliveries/s" : ""
+        unit = mode ~ /^ws/ ? " deliveries/s" : ""
         printf "| %s | %.0f%s | %s | %s | %s | %s | %s | %s |\n", name, rps, unit,
           (has_cpu ? sprintf("%.0f", cpu) : "–"), per_core, ratio, ms(p50), ms(p99), errors
       }'
@@ -247,13 +324,25 @@ table="$work/table.md"
   done <"$results"
 } >"$table"
 
-# Against the issue's targets (rows in the order the scenarios ran).
-row() { field "$(sed -n "${1}p" "$results")" "$2"; }
+# Against the issue's targets, each row found by its name.
+row() { awk -F '\t' -v name="$1" '$1 == name { print $2; exit }' "$results" | { read -r line || true; field "${line:-}" "$2"; }; }
 notes="$work/notes.md"
-awk -v base="${baseline_cpu:-null}" -v o="$(row 2 server_cpu_us_per_req)" \
-  -v half_p99="$(row 3 p99_us)" -v l="$(row 4 server_cpu_us_per_req)" \
-  -v moves="$(row 5 rps)" -v moves_p99="$(row 5 p99_us)" -v creates="$(row 6 rps)" \
-  -v ws_p99="$(row 7 p99_us)" -v subscribers="$WS_SUBSCRIBERS" -v rss="$(row 7 server_rss_kib_per_subscriber)" '
+awk -v base="${baseline_cpu:-null}" -v o="$(row "order(id) with lines, customer, salesRep" server_cpu_us_per_req)" \
+  -v half_p99="$(row "order(id) at half that rate (open loop)" p99_us)" \
+  -v l="$(row "orders(first: 50, status filter) with customer, total" server_cpu_us_per_req)" \
+  -v moves="$(row "transitionOrder hold/resume, distinct orders" rps)" \
+  -v moves_p99="$(row "transitionOrder hold/resume, distinct orders" p99_us)" \
+  -v creates="$(row "createOrder, 5 lines, idempotency key" rps)" \
+  -v ws_p99="$(row "orderStatusChanged fan-out to $WS_SUBSCRIBERS subscribers" p99_us)" -v subscribers="$WS_SUBSCRIBERS" \
+  -v idle="$WS_IDLE" -v rss="$(row "idle: $WS_IDLE subscribed websockets" server_rss_kib_per_subscriber)" \
+  -v big="$WS_BIG" -v big_p99="$(row "orderStatusChanged fan-out to $WS_BIG subscribers" p99_us)" \
+  -v targeted="$WS_TARGETED" -v targeted_rate="$WS_TARGETED_RATE" \
+  -v t_p99="$(row "targeted: $WS_TARGETED_RATE changes/s over $WS_TARGETED subscribers, one order each" p99_us)" \
+  -v t_cpu="$(row "targeted: $WS_TARGETED_RATE changes/s over $WS_TARGETED subscribers, one order each" server_cpu_us_per_req)" \
+  -v move_cpu="$(row "transitionOrder hold/resume, distinct orders" server_cpu_us_per_req)" \
+  -v pg_o="$(row "order(id) with lines, customer, salesRep [PostgreSQL]" server_cpu_us_per_req)" \
+  -v pg_moves="$(row "transitionOrder hold/resume, distinct orders [PostgreSQL]" rps)" \
+  -v two_p99="$(row "two instances: change on A, 100 subscribers on B [PostgreSQL]" p99_us)" '
   function known(x) { return x != "" && x != "null" }
   BEGIN {
     print "Against the targets of issue 9:"
@@ -270,8 +359,18 @@ awk -v base="${baseline_cpu:-null}" -v o="$(row 2 server_cpu_us_per_req)" \
       printf "- `createOrder`: %.0f/s (target at least 1,500/s).\n", creates
     if (known(ws_p99))
       printf "- One status change to %d subscribers of the order: p99 %.2f ms (target at most 50 ms for 1,000).\n", subscribers, ws_p99 / 1000
+    if (known(big_p99))
+      printf "- One status change to %d subscribers of the order: p99 %.2f ms (target at most 300 ms for 10,000).\n", big, big_p99 / 1000
     if (known(rss))
-      printf "- Server memory per subscribed websocket: %.1f KiB (RSS growth over %d subscriptions: indicative; the target, at most 16 KB, is for 10,000).\n", rss, subscribers
+      printf "- Server memory per idle subscribed websocket: %.1f KiB over %d of them (target at most 16 KB at 10,000).\n", rss, idle
+    if (known(t_p99))
+      printf "- Targeted delivery, %d changes/s over %d subscribers of one order each: p99 %.2f ms from the change being sent (target at most 50 ms at 1,000/s over 10,000).\n", targeted_rate, targeted, t_p99 / 1000
+    if (known(t_cpu) && known(move_cpu))
+      printf "- Server CPU per targeted delivery: %.0f µs with its change, about %.0f µs beyond the change itself (the transitionOrder row; target at most 30 µs).\n", t_cpu, t_cpu - move_cpu
+    if (known(pg_o) && known(pg_moves))
+      printf "- PostgreSQL: `order(id)` %.0f µs server CPU/req, `transitionOrder` %.0f/s (the same scenarios, rows marked [PostgreSQL]).\n", pg_o, pg_moves
+    if (known(two_p99))
+      printf "- Two instances on PostgreSQL, change on A, subscriber on B: p99 %.2f ms (target at most 100 ms).\n", two_p99 / 1000
   }' >"$notes"
 
 echo
@@ -317,13 +416,14 @@ EOF
     command_line="bash bench/run.sh --write"
     [ "$label" != "Run" ] && command_line="$command_line --label \"$label\""
     command_line="DURATION=$DURATION $command_line"
+    [ -n "${DATABASE:-}" ] && command_line="DATABASE=$DATABASE $command_line"
     {
       echo
       echo "## $label: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$dirty"
       echo
       echo "- Machine: $(nproc) CPUs, ${model:-unknown CPU}; load average at start $load_at_start."
       echo "- Command: \`$command_line\` (warm-up $WARMUP, $CONNECTIONS connections)."
-      echo "- Server: the demo data (200 orders), SQLite synchronous=FULL, \`--production\` (a JWT checked on every request, one JSON log line per request, to a file), rate limits raised out of the way."
+      echo "- Server: $data_note, SQLite synchronous=FULL, \`--production\` (a JWT checked on every request, one JSON log line per request, to a file), rate limits raised out of the way."
       echo
       cat "$table"
       echo

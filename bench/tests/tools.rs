@@ -140,3 +140,26 @@ fn once_prints_the_values_at_a_path() {
         ["1", "2", "3", "4", "5", "6", "7", "8"]
     );
 }
+
+#[test]
+fn a_targeted_run_without_orders_to_watch_fails_instead_of_measuring_nothing() {
+    // The baseline answers every POST with the same JSON, which lists no orders: loadgen must say
+    // so and exit non-zero before opening a single websocket.
+    let baseline = Baseline::start();
+    let output = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args([
+            "--url",
+            &baseline.url,
+            "--ws-targeted",
+            "10",
+            "--ws-rate",
+            "5",
+        ])
+        .args(["--duration", "1s", "--json"])
+        .output()
+        .expect("run loadgen");
+    assert!(!output.status.success(), "{output:?}");
+    assert!(output.stdout.is_empty(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("holdable orders"), "{stderr}");
+}

@@ -132,7 +132,7 @@ pub async fn run(
     let mut owned_orders: Vec<Vec<OrderState>> = vec![Vec::new(); args.connections];
     let expect = if matches!(workload, Workload::HoldResume) {
         let mut setup = HttpConnection::open(&target, token.as_deref()).await?;
-        let orders = orders::holdable_orders(&mut setup).await?;
+        let orders = orders::holdable_orders(&mut setup, None).await?;
         if orders.len() < args.connections {
             return Err(format!(
                 "--hold-resume: only {} orders visible to this token can be held or resumed; \

@@ -9,7 +9,10 @@
 //!   value, e.g. an idempotency key);
 //! - `--hold-resume`: `transitionOrder` on distinct orders, each connection alternating ON_HOLD
 //!   and resume on the orders it owns, following their versions;
-//! - `--ws N`: N subscriptions plus a driver that changes one order's status;
+//! - `--ws N`: N subscriptions to one order plus a driver that changes its status (fan-out);
+//! - `--ws-targeted N`: N subscriptions, each to a different order, and `--ws-rate` changes per
+//!   second spread over those orders (targeted delivery);
+//! - `--ws-idle N`: N subscriptions left idle, for the server's memory per connection;
 //! - `--once`: one request, checked, its answer (or `--print` fields) on stdout, for scripts.
 
 mod client;
@@ -17,6 +20,7 @@ mod http_load;
 mod orders;
 mod report;
 mod ws_load;
+mod ws_targeted;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,7 +41,13 @@ pub struct Args {
     /// mode the websocket URL is derived from it (ws://.../graphql).
     #[arg(long)]
     pub url: String,
-    /// The GraphQL operation (in `--ws` mode: the subscription; it must select `version`).
+    /// Websocket modes: open the subscriptions on this endpoint (another instance, e.g.
+    /// http://127.0.0.1:8081/graphql) while the changes go to `--url`: measures how fast a
+    /// change committed on one instance reaches a subscriber of another.
+    #[arg(long)]
+    pub subscribe_url: Option<String>,
+    /// The GraphQL operation (in the websocket modes: the subscription; it must select `version`,
+    /// and `orderId` for events of other orders to be caught).
     #[arg(long, conflicts_with = "query_file")]
     pub query: Option<String>,
     /// Read the GraphQL operation from a file.
@@ -53,7 +63,8 @@ pub struct Args {
     #[arg(long, env = "LOADGEN_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
     /// Connections kept open. Closed loop: each sends its next request when the previous one is
-    /// answered. With `--rate`: the most requests in flight at once.
+    /// answered. With `--rate`: the most requests in flight at once. With `--ws-targeted` and
+    /// `--ws-idle`: the driver's connections (the most status changes in flight at once).
     #[arg(long, default_value_t = 32)]
     pub connections: usize,
     /// Open loop: send this many requests per second on a fixed schedule, whatever the server
@@ -67,7 +78,8 @@ pub struct Args {
     /// Load sent before measuring starts (connections opened, caches warm); not counted.
     #[arg(long, default_value = "0s", value_parser = parse_duration)]
     pub warmup: Duration,
-    /// A request not answered within this is an error (and its connection is replaced).
+    /// A request not answered within this is an error (and its connection is replaced). With
+    /// `--ws-targeted`: also a delivery that has not arrived this long after its change was sent.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
     /// A dotted path that must be present and non-null in every answer, e.g. `data.order.id`;
@@ -90,8 +102,32 @@ pub struct Args {
     /// Time between two status changes of the `--ws` driver.
     #[arg(long, default_value = "200ms", value_parser = parse_duration)]
     pub ws_interval: Duration,
+    /// Targeted delivery: open this many graphql-transport-ws subscriptions, each to a different
+    /// order, then make `--ws-rate` status changes per second (open loop, hold/resume, round-robin
+    /// over the orders, never a second change of an order before the first was answered) for
+    /// `--duration`. Each event must reach its order's subscriber within `--timeout`; latency
+    /// counts from when the change was due to be sent (the mutation included), server CPU is per
+    /// delivery (the mutation included too: compare with `--hold-resume`). The orders are
+    /// `--ws-orders`, or else the first N the token may hold or resume (read with
+    /// `orders(first: 100, after: ...)`, as `--hold-resume` does). With `--query`, the
+    /// subscription must take `$orderId`.
+    #[arg(long, conflicts_with_all = ["ws", "ws_idle", "ws_order", "hold_resume", "once"])]
+    pub ws_targeted: Option<usize>,
+    /// Status changes per second of `--ws-targeted`, spread over its orders.
+    #[arg(long, default_value_t = 100.0, requires = "ws_targeted")]
+    pub ws_rate: f64,
+    /// A file of order ids, one per line (blank lines and `#` comments skipped, no repeats), for
+    /// `--ws-targeted` and `--ws-idle`: the first N are watched and changed.
+    #[arg(long)]
+    pub ws_orders: Option<PathBuf>,
+    /// Idle memory: open this many subscriptions (to `--ws-order` if given, else each to a
+    /// different order as in `--ws-targeted`), prove each live with one status change, then
+    /// leave them idle for `--duration`; reports the server's RSS before and after opening them
+    /// and its growth per connection (needs `--server-pid`), and its CPU while idle.
+    #[arg(long, conflicts_with_all = ["ws", "hold_resume", "once"])]
+    pub ws_idle: Option<usize>,
     /// The server's process id: its CPU time over the measured window gives CPU per request
-    /// (and in `--ws` mode its memory per subscription).
+    /// (and in the websocket modes its memory per subscription).
     #[arg(long)]
     pub server_pid: Option<u32>,
     /// Name of the scenario in the report.
@@ -164,7 +200,14 @@ async fn run(args: Args) -> Result<(), String> {
     {
         return Err(format!("--rate must be a positive number, not {rate}"));
     }
-    let target = Target::parse(&args.url)?;
+    // Thousands of websockets need as many descriptors; the soft limit is often 1,024.
+    if let Err(e) = bench::nofile::raise_open_files_limit() {
+        eprintln!("loadgen: cannot raise the open-file limit: {e}");
+    }
+    let mut target = Target::parse(&args.url)?;
+    if let Some(url) = &args.subscribe_url {
+        target.ws_url = Target::parse(url)?.ws_url;
+    }
     let expect = args.expect.as_deref().map(FieldPath::parse).transpose()?;
     let variables = read_variables(&args)?;
 
@@ -176,6 +219,18 @@ async fn run(args: Args) -> Result<(), String> {
         let order = args.ws_order.clone().ok_or("--ws needs --ws-order")?;
         let query = read_query(&args)?;
         return ws_load::run(&args, target, subscribers, order, query, variables).await;
+    }
+    if args.ws_orders.is_some() && args.ws_targeted.is_none() && args.ws_idle.is_none() {
+        return Err("--ws-orders is for --ws-targeted and --ws-idle".to_owned());
+    }
+    if let Some(subscribers) = args.ws_targeted {
+        let query = read_query(&args)?;
+        let rate = args.ws_rate;
+        return ws_targeted::run(&args, target, subscribers, rate, query, variables).await;
+    }
+    if let Some(subscribers) = args.ws_idle {
+        let query = read_query(&args)?;
+        return ws_targeted::run_idle(&args, target, subscribers, query, variables).await;
     }
     let workload = if args.hold_resume {
         http_load::Workload::HoldResume

@@ -6,7 +6,7 @@ use bench::check::{FieldPath, parse_response};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use crate::client::HttpConnection;
+use crate::client::{HttpConnection, Target};
 
 /// The mutation sent; its answer carries what the next move needs.
 const TRANSITION: &str = "mutation Transition($input: TransitionInput!) { \
@@ -140,8 +140,13 @@ pub async fn movable_order(
     }
 }
 
-/// Every order the token may move between ON_HOLD and its previous status.
-pub async fn holdable_orders(connection: &mut HttpConnection) -> Result<Vec<OrderState>, String> {
+/// The orders the token may move between ON_HOLD and its previous status, all of them or the
+/// first `limit` (paging stops there: a large database need not be read to the end).
+pub async fn holdable_orders(
+    connection: &mut HttpConnection,
+    limit: Option<usize>,
+) -> Result<Vec<OrderState>, String> {
+    let limit = limit.unwrap_or(usize::MAX);
     let expect = FieldPath::parse("data.orders.nodes").expect("constant path");
     let mut orders = Vec::new();
     let mut after = Value::Null;
@@ -158,11 +163,70 @@ pub async fn holdable_orders(connection: &mut HttpConnection) -> Result<Vec<Orde
                 orders.push(state);
             }
         }
+        if orders.len() >= limit {
+            orders.truncate(limit);
+            return Ok(orders);
+        }
         if connection_page["pageInfo"]["hasNextPage"] != json!(true) {
             return Ok(orders);
         }
         after = connection_page["pageInfo"]["endCursor"].clone();
     }
+}
+
+/// The order ids of an orders file: one per line; blank lines and lines starting with `#` are
+/// skipped. A repeated id is refused, since every subscriber of the targeted scenario needs an
+/// order of its own.
+pub fn parse_order_ids(text: &str) -> Result<Vec<String>, String> {
+    let mut ids = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (number, line) in text.lines().enumerate() {
+        let id = line.trim();
+        if id.is_empty() || id.starts_with('#') {
+            continue;
+        }
+        if id.contains(char::is_whitespace) {
+            return Err(format!(
+                "line {}: `{id}` is not one order id (one per line)",
+                number + 1
+            ));
+        }
+        if !seen.insert(id) {
+            return Err(format!("line {}: order {id} is listed twice", number + 1));
+        }
+        ids.push(id.to_owned());
+    }
+    Ok(ids)
+}
+
+/// The states of `ids`, in that order, each checked to allow the hold/resume move now; read over
+/// `connections` connections at once (10,000 orders one after the other would take a while).
+pub async fn movable_orders(
+    target: &Target,
+    token: Option<&str>,
+    ids: &[String],
+    connections: usize,
+) -> Result<Vec<OrderState>, String> {
+    let chunk = ids.len().div_ceil(connections.max(1)).max(1);
+    let readers: Vec<_> = ids
+        .chunks(chunk)
+        .map(|chunk| {
+            let (target, token, chunk) = (target.clone(), token.map(str::to_owned), chunk.to_vec());
+            tokio::spawn(async move {
+                let mut connection = HttpConnection::open(&target, token.as_deref()).await?;
+                let mut states = Vec::with_capacity(chunk.len());
+                for id in &chunk {
+                    states.push(movable_order(&mut connection, id).await?);
+                }
+                Ok::<_, String>(states)
+            })
+        })
+        .collect();
+    let mut states = Vec::with_capacity(ids.len());
+    for reader in readers {
+        states.extend(reader.await.map_err(|e| format!("reading orders: {e}"))??);
+    }
+    Ok(states)
 }
 
 #[cfg(test)]
@@ -208,6 +272,23 @@ mod tests {
         assert_eq!(order.version, 5);
         assert_eq!(request_input(&order)["to"], "CONFIRMED");
         assert!(!order.apply_answer(&json!({ "data": null })));
+    }
+
+    #[test]
+    fn an_orders_file_lists_one_id_per_line_skipping_blanks_and_comments() {
+        let text = "# watched orders\n101\n\n  102  \n# done\n103";
+        assert_eq!(
+            parse_order_ids(text),
+            Ok(vec!["101".to_owned(), "102".to_owned(), "103".to_owned()])
+        );
+        assert_eq!(parse_order_ids(""), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn an_orders_file_with_a_repeated_id_or_two_ids_on_a_line_is_refused() {
+        let repeated = parse_order_ids("101\n102\n101\n").expect_err("repeated");
+        assert!(repeated.contains("line 3"), "{repeated}");
+        assert!(parse_order_ids("101 102\n").is_err());
     }
 
     #[test]

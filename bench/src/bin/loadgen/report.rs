@@ -223,23 +223,29 @@ impl HttpReport {
     }
 }
 
-/// The result of a websocket run.
+/// The result of a websocket run with changes: fan-out or targeted delivery.
 pub struct WsReport {
     /// Scenario name.
     pub label: String,
+    /// `ws` (fan-out) or `ws-targeted`.
+    pub mode: &'static str,
     /// Subscriptions that were open and live.
     pub subscribers: usize,
     /// Status changes made in the measured window.
     pub changes: u64,
-    /// Deliveries expected (`subscribers x changes`).
+    /// Open-loop rate of changes, if any.
+    pub target_rate: Option<f64>,
+    /// Deliveries expected (each change times the live subscribers of its order).
     pub expected: u64,
-    /// Deliveries received.
+    /// Deliveries received in time.
     pub delivered: u64,
-    /// Deliveries that arrived before the mutation's answer (counted as 0 µs).
+    /// Deliveries that arrived before the mutation's answer.
     pub early: u64,
     /// Every failure, missing deliveries included.
     pub errors: ErrorTally,
-    /// Delivery latency from the mutation's answer to each `next`.
+    /// Latency counts from when the mutation was due to be sent, not from its answer.
+    pub latency_from_send: bool,
+    /// Delivery latency.
     pub latency: LatencySummary,
     /// The measured window (first change to last delivery or grace end).
     pub window: Duration,
@@ -247,18 +253,30 @@ pub struct WsReport {
     pub cpu: CpuUse,
     /// The server's pid, if given.
     pub server_pid: Option<u32>,
-    /// Server memory growth per open subscription, in KiB.
-    pub rss_kib_per_subscriber: Option<f64>,
+    /// Server memory (KiB) before and after opening the subscriptions.
+    pub server_rss_kib: Option<(u64, u64)>,
 }
 
 impl WsReport {
     /// Prints the summary and, with `json`, the JSON line.
     pub fn print(&self, json: bool) {
         let rate = per_second(self.delivered, self.window);
+        let pacing = match self.target_rate {
+            Some(rate) => format!(", {rate:.0} changes/s scheduled"),
+            None => String::new(),
+        };
+        let (from, early) = if self.latency_from_send {
+            (
+                "the mutation's (scheduled) send",
+                "before the mutation's answer",
+            )
+        } else {
+            ("the mutation's answer", "before the answer, counted as 0")
+        };
         let mut summary = format!(
-            "{}: {} subscribers, {} changes, {}/{} deliveries ({rate:.0}/s), {} errors\n  \
-             delivery latency after the mutation's answer: p50 {}  p90 {}  p99 {}  p99.9 {}  max {} \
-             ({} arrived before the answer)",
+            "{}: {} subscribers, {} changes{pacing}, {}/{} deliveries ({rate:.0}/s), {} errors\n  \
+             delivery latency after {from}: p50 {}  p90 {}  p99 {}  p99.9 {}  max {} \
+             ({} arrived {early})",
             self.label,
             self.subscribers,
             self.changes,
@@ -278,9 +296,16 @@ impl WsReport {
             self.delivered,
             "delivery",
         ));
-        if let Some(kib) = self.rss_kib_per_subscriber {
+        if self.latency_from_send {
+            summary.push_str(
+                "\n  (latency and server CPU include the mutation; its own cost is the \
+                 --hold-resume row's server CPU/req)",
+            );
+        }
+        let rss_per_subscriber = rss_per_subscriber(self.server_rss_kib, self.subscribers);
+        if let (Some((before, after)), Some(kib)) = (self.server_rss_kib, rss_per_subscriber) {
             summary.push_str(&format!(
-                "\n  server memory {kib:.1} KiB per subscribed connection"
+                "\n  server memory {kib:.1} KiB per subscribed connection ({before} -> {after} KiB)"
             ));
         }
         emit(json, &summary);
@@ -288,9 +313,10 @@ impl WsReport {
         if json {
             let mut line = Map::new();
             line.insert("label".into(), json!(self.label));
-            line.insert("mode".into(), json!("ws"));
+            line.insert("mode".into(), json!(self.mode));
             line.insert("subscribers".into(), json!(self.subscribers));
             line.insert("changes".into(), json!(self.changes));
+            line.insert("target_rate".into(), json!(self.target_rate));
             line.insert("expected".into(), json!(self.expected));
             line.insert("ok".into(), json!(self.delivered));
             line.insert("early".into(), json!(self.early));
@@ -299,15 +325,121 @@ impl WsReport {
             line.insert("first_error".into(), json!(self.errors.examples.first()));
             line.insert("duration_s".into(), json!(self.window.as_secs_f64()));
             line.insert("rps".into(), json!(round1(rate)));
+            line.insert(
+                "latency_from".into(),
+                json!(if self.latency_from_send {
+                    "send"
+                } else {
+                    "answer"
+                }),
+            );
             insert_latency(&mut line, &self.latency);
             insert_cpu(&mut line, &self.cpu, self.delivered);
-            line.insert(
-                "server_rss_kib_per_subscriber".into(),
-                json!(self.rss_kib_per_subscriber.map(round1)),
-            );
+            insert_rss(&mut line, self.server_rss_kib, rss_per_subscriber);
             println!("{}", Value::Object(line));
         }
     }
+}
+
+/// The result of an idle run: subscriptions opened and left alone.
+pub struct IdleReport {
+    /// Scenario name.
+    pub label: String,
+    /// Subscriptions asked for.
+    pub asked: usize,
+    /// Subscriptions that were open and live.
+    pub subscribers: usize,
+    /// Every failure.
+    pub errors: ErrorTally,
+    /// The idle window.
+    pub window: Duration,
+    /// CPU over the idle window.
+    pub cpu: CpuUse,
+    /// The server's pid, if given.
+    pub server_pid: Option<u32>,
+    /// Server memory (KiB) before and after opening the subscriptions.
+    pub server_rss_kib: Option<(u64, u64)>,
+    /// Server memory (KiB) at the end of the idle window.
+    pub server_rss_kib_end: Option<u64>,
+}
+
+impl IdleReport {
+    /// Prints the summary and, with `json`, the JSON line.
+    pub fn print(&self, json: bool) {
+        let rss_per_subscriber = rss_per_subscriber(self.server_rss_kib, self.subscribers);
+        let mut summary = format!(
+            "{}: {}/{} subscriptions live, idle for {:.1}s, {} errors",
+            self.label,
+            self.subscribers,
+            self.asked,
+            self.window.as_secs_f64(),
+            self.errors.total(),
+        );
+        match (self.server_rss_kib, rss_per_subscriber) {
+            (Some((before, after)), Some(kib)) => summary.push_str(&format!(
+                "\n  server memory {kib:.1} KiB per subscribed connection ({before} -> {after} KiB, \
+                 {} KiB at the end of the idle window)",
+                self.server_rss_kib_end
+                    .map_or_else(|| "?".to_owned(), |kib| kib.to_string()),
+            )),
+            _ => summary.push_str("\n  server memory not measured (no --server-pid)"),
+        }
+        if let Some(pct) = self.server_cpu_pct() {
+            summary.push_str(&format!(
+                "\n  server CPU while idle {pct:.1} % of one core (pid {})",
+                self.server_pid.unwrap_or_default()
+            ));
+        }
+        emit(json, &summary);
+        self.errors.print();
+        if json {
+            let mut line = Map::new();
+            line.insert("label".into(), json!(self.label));
+            line.insert("mode".into(), json!("ws-idle"));
+            line.insert("subscribers".into(), json!(self.subscribers));
+            line.insert("ok".into(), json!(self.subscribers));
+            line.insert("errors".into(), json!(self.errors.total()));
+            line.insert("error_kinds".into(), self.errors.kinds_json());
+            line.insert("first_error".into(), json!(self.errors.examples.first()));
+            line.insert("duration_s".into(), json!(self.window.as_secs_f64()));
+            line.insert("rps".into(), json!(0.0));
+            line.insert(
+                "server_cpu_pct".into(),
+                json!(self.server_cpu_pct().map(round1)),
+            );
+            insert_rss(&mut line, self.server_rss_kib, rss_per_subscriber);
+            line.insert("server_rss_kib_end".into(), json!(self.server_rss_kib_end));
+            println!("{}", Value::Object(line));
+        }
+    }
+
+    fn server_cpu_pct(&self) -> Option<f64> {
+        let server = self.cpu.server?;
+        (!self.cpu.wall.is_zero())
+            .then(|| server.as_secs_f64() * 100.0 / self.cpu.wall.as_secs_f64())
+    }
+}
+
+/// Memory growth per live subscription, in KiB (negative growth, from memory returned to the
+/// system meanwhile, counts as none).
+fn rss_per_subscriber(rss_kib: Option<(u64, u64)>, subscribers: usize) -> Option<f64> {
+    let (before, after) = rss_kib?;
+    (subscribers > 0).then(|| as_f64(after.saturating_sub(before)) / as_f64(subscribers as u64))
+}
+
+fn insert_rss(line: &mut Map<String, Value>, rss_kib: Option<(u64, u64)>, per: Option<f64>) {
+    line.insert(
+        "server_rss_kib_before".into(),
+        json!(rss_kib.map(|(before, _)| before)),
+    );
+    line.insert(
+        "server_rss_kib_after".into(),
+        json!(rss_kib.map(|(_, after)| after)),
+    );
+    line.insert(
+        "server_rss_kib_per_subscriber".into(),
+        json!(per.map(round1)),
+    );
 }
 
 fn cpu_line(cpu: &CpuUse, server_pid: Option<u32>, units: u64, unit: &str) -> String {
