@@ -90,6 +90,28 @@ async fn listing_fifty_orders_costs_the_same_statements_as_listing_five() {
     // managers together: the same for any page (without loaders, 50 orders would take 50 x 4
     // statements), and not at the mercy of how the resolvers' timing splits loader batches.
     assert_eq!(counts, [6, 6], "statements for 5 and 50 orders");
+
+    // A page that selects no customer, rep or product reads none: orders and lines only.
+    counter.store(0, Ordering::SeqCst);
+    let request =
+        Request::new("{ orders(first: 50) { edges { node { number total { amount } } } } }")
+            .data(admin.clone())
+            .data(loaders(&store));
+    let response = schema.execute(request).await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    assert_eq!(counter.load(Ordering::SeqCst), 2, "orders and lines");
+    // Customers through `edges { node }` are primed like through `nodes`: one batch.
+    counter.store(0, Ordering::SeqCst);
+    let request = Request::new("{ orders(first: 50) { edges { node { customer { name } } } } }")
+        .data(admin.clone())
+        .data(loaders(&store));
+    let response = schema.execute(request).await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    assert_eq!(
+        counter.load(Ordering::SeqCst),
+        3,
+        "orders, lines, customers"
+    );
 }
 
 #[tokio::test]

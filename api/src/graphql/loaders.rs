@@ -156,30 +156,66 @@ pub fn loaders(store: &Store) -> Loaders {
     )
 }
 
-/// Loads the customers, reps and products of a page of orders in one batch each, before the
-/// field resolvers ask for them one by one. The loader batches only what is requested within its
-/// delay; a page resolved slower than that would otherwise split into several batches.
-pub async fn prime_orders(loaders: &Loaders, orders: &[domain::order::Order]) {
-    let customers: Vec<CustomerId> = orders.iter().map(|o| o.customer_id).collect();
-    let reps: Vec<UserId> = orders.iter().map(|o| o.sales_rep_id).collect();
-    let products: Vec<ProductId> = orders
-        .iter()
-        .flat_map(|o| o.content.lines.iter().map(|l| l.product_id))
+/// Loads what the query selects of a page of orders (customers, reps, products, the customers'
+/// owners, the reps' managers) in one batch each, before the field resolvers ask for them one by
+/// one: the loader batches only what is requested within its delay, and a page resolved slower
+/// than that would otherwise split into several batches. What the query does not select is not
+/// loaded: a list of numbers and totals reads no customers. `page` is the connection field's
+/// lookahead (its `nodes` or `edges { node }` are the orders).
+pub async fn prime_orders(
+    loaders: &Loaders,
+    page: &async_graphql::Lookahead<'_>,
+    orders: &[domain::order::Order],
+) {
+    let selected = |path: &[&str]| {
+        let (mut nodes, mut edges) = (page.field("nodes"), page.field("edges").field("node"));
+        for name in path {
+            nodes = nodes.field(name);
+            edges = edges.field(name);
+        }
+        nodes.exists() || edges.exists()
+    };
+    let ids = |wanted: bool, of: &dyn Fn(&domain::order::Order) -> Vec<i64>| -> Vec<i64> {
+        if wanted {
+            orders.iter().flat_map(of).collect()
+        } else {
+            Vec::new()
+        }
+    };
+    let customers: Vec<CustomerId> = ids(selected(&["customer"]), &|o| vec![o.customer_id.0])
+        .into_iter()
+        .map(CustomerId)
         .collect();
+    let reps: Vec<UserId> = ids(selected(&["salesRep"]), &|o| vec![o.sales_rep_id.0])
+        .into_iter()
+        .map(UserId)
+        .collect();
+    let products: Vec<ProductId> = ids(selected(&["lines", "product"]), &|o| {
+        o.content.lines.iter().map(|l| l.product_id.0).collect()
+    })
+    .into_iter()
+    .map(ProductId)
+    .collect();
     // Failures surface when the fields resolve; priming is only an optimisation.
     let (customers, reps, _) = futures_util::join!(
         loaders.load_many(customers),
         loaders.load_many(reps),
         loaders.load_many(products)
     );
-    // One level further, as list pages commonly ask (`customer.ownerRep`, `salesRep.manager`):
-    // loaded here in one batch rather than in as many batches as the resolvers' timing makes.
+    // One level further (`customer.ownerRep`, `salesRep.manager`), in one batch rather than in
+    // as many batches as the resolvers' timing makes.
     let mut people: Vec<UserId> = Vec::new();
-    if let Ok(customers) = customers {
+    if let Ok(customers) = customers
+        && selected(&["customer", "ownerRep"])
+    {
         people.extend(customers.values().map(|c| c.profile.owner_rep_id));
     }
-    if let Ok(reps) = reps {
+    if let Ok(reps) = reps
+        && selected(&["salesRep", "manager"])
+    {
         people.extend(reps.values().filter_map(|u| u.manager_id));
     }
-    let _ = loaders.load_many(people).await;
+    if !people.is_empty() {
+        let _ = loaders.load_many(people).await;
+    }
 }

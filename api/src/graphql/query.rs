@@ -187,7 +187,7 @@ impl CoreQuery {
             search: filter.search,
         };
         let page = ctx.services().orders(&actor, &filter, page).await?;
-        prime_orders(ctx.loaders(), &page.items).await;
+        prime_orders(ctx.loaders(), &ctx.look_ahead(), &page.items).await;
         Ok(order_connection(page))
     }
 }

@@ -78,7 +78,7 @@ impl ReviewQuery {
         let actor = ctx.actor()?;
         let page = page_request(first, after)?;
         let page = ctx.services().pending_approvals(&actor, page).await?;
-        prime_orders(ctx.loaders(), &page.items).await;
+        prime_orders(ctx.loaders(), &ctx.look_ahead(), &page.items).await;
         Ok(order_connection(page))
     }
 

@@ -242,7 +242,7 @@ impl CustomerNode {
         };
         let page = super::page_request(first, after)?;
         let page = ctx.services().orders(&actor, &filter, page).await?;
-        super::loaders::prime_orders(ctx.loaders(), &page.items).await;
+        super::loaders::prime_orders(ctx.loaders(), &ctx.look_ahead(), &page.items).await;
         Ok(order_connection(page))
     }
     /// People at the customer.
