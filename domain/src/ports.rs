@@ -725,6 +725,25 @@ pub struct AnalyticsFilter {
     pub currency: Option<Currency>,
 }
 
+impl AnalyticsFilter {
+    /// The period's first and last UTC day, for date columns and for aging: `[from, to)`
+    /// covers a day when it covers any instant of it. An empty period gives a last day before
+    /// the first, which no date is between.
+    #[must_use]
+    pub fn days(&self) -> (NaiveDate, NaiveDate) {
+        let last = (self.to - chrono::Duration::microseconds(1)).date_naive();
+        (self.from.date_naive(), last)
+    }
+
+    /// How many UTC days [`days`](Self::days) spans (0 for an empty period): the time base of
+    /// days sales outstanding.
+    #[must_use]
+    pub fn day_count(&self) -> u64 {
+        let (first, last) = self.days();
+        u64::try_from((last - first).num_days() + 1).unwrap_or(0)
+    }
+}
+
 /// Submitted orders created on one UTC day in one currency and status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DailySales {

@@ -358,3 +358,30 @@ fn due_from_ages_exactly_like_bucket_of() {
         );
     }
 }
+
+#[test]
+fn an_analytics_period_covers_every_utc_day_it_touches() {
+    use chrono::TimeZone;
+    let at = |m, d, h| chrono::Utc.with_ymd_and_hms(2026, m, d, h, 0, 0).unwrap();
+    let period = |from, to| domain::ports::AnalyticsFilter {
+        from,
+        to,
+        sales_rep_id: None,
+        team_of: None,
+        customer_id: None,
+        product_id: None,
+        currency: None,
+    };
+    let day = |m, d| NaiveDate::from_ymd_opt(2026, m, d).unwrap();
+    // A month, midnight to midnight: 31 days, the last one 31 March.
+    let march = period(at(3, 1, 0), at(4, 1, 0));
+    assert_eq!(march.days(), (day(3, 1), day(3, 31)));
+    assert_eq!(march.day_count(), 31);
+    // Noon to noon touches both ends' days.
+    let noon = period(at(3, 1, 12), at(3, 3, 12));
+    assert_eq!(noon.days(), (day(3, 1), day(3, 3)));
+    assert_eq!(noon.day_count(), 3);
+    // An empty period at midnight covers no day.
+    let empty = period(at(3, 1, 0), at(3, 1, 0));
+    assert_eq!(empty.day_count(), 0);
+}

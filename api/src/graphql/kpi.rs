@@ -33,14 +33,6 @@ use crate::service::user;
 /// Most entries a customer list returns.
 const MAX_FIRST: i32 = 1_000;
 
-/// The period's last UTC day and its length in days, for aging and DSO.
-pub(super) fn period_days(filter: &AnalyticsFilter) -> (NaiveDate, u64) {
-    let first = filter.from.date_naive();
-    let last = (filter.to - chrono::Duration::microseconds(1)).date_naive();
-    let days = (last - first).num_days() + 1;
-    (last, u64::try_from(days).unwrap_or(0))
-}
-
 fn first_n(first: i32) -> ApiResult<usize> {
     if !(0..=MAX_FIRST).contains(&first) {
         return Err(ApiError::bad_input(
@@ -169,8 +161,7 @@ impl Reports<'_> {
         let invoiced = self.store.invoiced(s, f).await?;
         let collected = self.store.collected(s, f).await?;
         let open = self.store.open_receivables(s, f).await?;
-        let (_, days) = period_days(f);
-        Ok(cash_summary(&invoiced, &collected, &open, days))
+        Ok(cash_summary(&invoiced, &collected, &open, f.day_count()))
     }
 
     pub async fn quality(&self) -> ApiResult<(QualityRates, Vec<(Currency, Decimal)>, u64)> {
@@ -214,7 +205,6 @@ impl Reports<'_> {
         let open = self.store.open_receivables(s, f).await?;
         let due = self.store.due_invoices(s, f).await?;
         let settlements = self.store.settlements(s, f).await?;
-        let (_, days) = period_days(f);
         Ok(scorecards(
             RepRows {
                 sales: &sales,
@@ -226,7 +216,7 @@ impl Reports<'_> {
                 due: &due,
                 settlements: &settlements,
             },
-            days,
+            f.day_count(),
         ))
     }
 }
@@ -627,10 +617,9 @@ impl CashKpis {
         #[graphql(desc = "The period and filters.")] filter: AnalyticsFilterInput,
     ) -> ApiResult<ReceivablesReport> {
         let reports = self.reports(ctx, filter)?;
-        let (as_of, period_days) = period_days(&reports.filter);
         Ok(ReceivablesReport {
-            as_of,
-            period_days,
+            as_of: reports.filter.days().1,
+            period_days: reports.filter.day_count(),
             currencies: reports
                 .cash()
                 .await?

@@ -111,14 +111,6 @@ fn invoice_condition(scope: Scope, filter: &AnalyticsFilter) -> Condition {
     .add(I::VoidReason.is_null())
 }
 
-/// The period's first and last UTC day, for date columns: `[from, to)` covers a day when it
-/// covers any instant of it.
-fn days(filter: &AnalyticsFilter) -> (NaiveDate, NaiveDate) {
-    // An empty period gives a last day before the first, which no date is between.
-    let last = (filter.to - chrono::Duration::microseconds(1)).date_naive();
-    (filter.from.date_naive(), last)
-}
-
 fn currency(code: &str) -> Result<Currency, RepoError> {
     Currency::parse(code).map_err(|e| corrupt("currency", e))
 }
@@ -653,7 +645,7 @@ impl AnalyticsRepository for Store {
         scope: Scope,
         filter: &AnalyticsFilter,
     ) -> Result<Vec<RepAmount>, RepoError> {
-        let (first, last) = days(filter);
+        let (first, last) = filter.days();
         let rows: Vec<(i64, String, i64, i64)> = invoice::Entity::find()
             .select_only()
             .column(invoice::Column::SalesRepId)
@@ -714,7 +706,7 @@ impl AnalyticsRepository for Store {
         filter: &AnalyticsFilter,
     ) -> Result<Vec<OpenReceivable>, RepoError> {
         use invoice::Column as I;
-        let (_, last) = days(filter);
+        let (_, last) = filter.days();
         // Owed at the period's end: issued by then and not fully paid by then. The settlement
         // day decides (`fully_paid_on` is the day of the payment that completed it), so every
         // such invoice still has money owed, and the candidates come from the index on
@@ -824,7 +816,7 @@ impl AnalyticsRepository for Store {
         scope: Scope,
         filter: &AnalyticsFilter,
     ) -> Result<Vec<SettlementRecord>, RepoError> {
-        let (first, last) = days(filter);
+        let (first, last) = filter.days();
         let late = match self.db.get_database_backend() {
             sea_orm::DbBackend::Postgres => "(fully_paid_on - due_on)",
             _ => "CAST(julianday(fully_paid_on) - julianday(due_on) AS BIGINT)",
@@ -874,7 +866,7 @@ impl AnalyticsRepository for Store {
         scope: Scope,
         filter: &AnalyticsFilter,
     ) -> Result<Vec<DueInvoices>, RepoError> {
-        let (first, last) = days(filter);
+        let (first, last) = filter.days();
         let rows: Vec<(i64, i64, i64)> = invoice::Entity::find()
             .select_only()
             .column(invoice::Column::SalesRepId)
