@@ -175,27 +175,24 @@ pub async fn prime_orders(
         }
         nodes.exists() || edges.exists()
     };
-    let ids = |wanted: bool, of: &dyn Fn(&domain::order::Order) -> Vec<i64>| -> Vec<i64> {
-        if wanted {
-            orders.iter().flat_map(of).collect()
-        } else {
-            Vec::new()
-        }
+    let customers: Vec<CustomerId> = if selected(&["customer"]) {
+        orders.iter().map(|o| o.customer_id).collect()
+    } else {
+        Vec::new()
     };
-    let customers: Vec<CustomerId> = ids(selected(&["customer"]), &|o| vec![o.customer_id.0])
-        .into_iter()
-        .map(CustomerId)
-        .collect();
-    let reps: Vec<UserId> = ids(selected(&["salesRep"]), &|o| vec![o.sales_rep_id.0])
-        .into_iter()
-        .map(UserId)
-        .collect();
-    let products: Vec<ProductId> = ids(selected(&["lines", "product"]), &|o| {
-        o.content.lines.iter().map(|l| l.product_id.0).collect()
-    })
-    .into_iter()
-    .map(ProductId)
-    .collect();
+    let reps: Vec<UserId> = if selected(&["salesRep"]) {
+        orders.iter().map(|o| o.sales_rep_id).collect()
+    } else {
+        Vec::new()
+    };
+    let products: Vec<ProductId> = if selected(&["lines", "product"]) {
+        orders
+            .iter()
+            .flat_map(|o| o.content.lines.iter().map(|l| l.product_id))
+            .collect()
+    } else {
+        Vec::new()
+    };
     // Failures surface when the fields resolve; priming is only an optimisation.
     let (customers, reps, _) = futures_util::join!(
         loaders.load_many(customers),
