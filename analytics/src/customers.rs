@@ -138,6 +138,38 @@ pub fn rfm(activity: &[CustomerActivity], as_of: DateTime<Utc>) -> Vec<RfmEntry>
     entries
 }
 
+/// How many customers one segment holds in one currency, and their value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentCount {
+    /// The segment.
+    pub segment: Segment,
+    /// The currency of `value`.
+    pub currency: Currency,
+    /// How many customers (in this currency).
+    pub customers: u64,
+    /// Their order value in the period.
+    pub value: Decimal,
+}
+
+/// Customers and value per segment and currency, best segment first, then by currency.
+#[must_use]
+pub fn segment_counts(entries: &[RfmEntry]) -> Vec<SegmentCount> {
+    let mut counts: BTreeMap<(Segment, Currency), SegmentCount> = BTreeMap::new();
+    for e in entries {
+        let count = counts
+            .entry((e.segment, e.currency))
+            .or_insert(SegmentCount {
+                segment: e.segment,
+                currency: e.currency,
+                customers: 0,
+                value: Decimal::ZERO,
+            });
+        count.customers += 1;
+        count.value += e.value;
+    }
+    counts.into_values().collect()
+}
+
 /// A customer who has not ordered for more than twice their usual interval.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LapsedCustomer {
@@ -354,6 +386,26 @@ mod tests {
                 (5, 30, 1, 2, 2, Segment::Hibernating),
             ]
         );
+        // One customer per segment here; a second EUR champion adds up, a USD one stands apart.
+        let mut more = rows.to_vec();
+        more.push(activity(6, 6, 600, 1, 30));
+        let mut usd = activity(7, 6, 600, 1, 30);
+        usd.currency = Currency::parse("USD").unwrap();
+        more.push(usd);
+        let counts = segment_counts(&rfm(&more, at(31, 0)));
+        let champions: Vec<(&str, u64, Decimal)> = counts
+            .iter()
+            .filter(|c| c.segment == Segment::Champions)
+            .map(|c| (c.currency.as_str(), c.customers, c.value))
+            .collect();
+        assert_eq!(
+            champions,
+            vec![
+                ("EUR", 2, Decimal::from(1100)),
+                ("USD", 1, Decimal::from(600))
+            ]
+        );
+        assert_eq!(counts.first().map(|c| c.segment), Some(Segment::Champions));
     }
 
     #[test]

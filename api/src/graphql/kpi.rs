@@ -5,6 +5,7 @@
 use analytics::cash::{CashSummary, cash_summary};
 use analytics::customers::{
     LapsedCustomer, PaymentFigures, RfmEntry, Segment, lapsed, payment_behaviour, rfm,
+    segment_counts,
 };
 use analytics::delivery::{CycleTime, OnTime, cycle_time, on_time};
 use analytics::pipeline::{RuleOutcome, review_outcomes};
@@ -660,28 +661,14 @@ impl CashKpis {
     ) -> ApiResult<RfmReport> {
         let first = first_n(first)?;
         let entries = self.reports(ctx, filter)?.rfm().await?;
-        let mut segments: Vec<(Segment, Currency, u64, Decimal)> = Vec::new();
-        for e in &entries {
-            match segments
-                .iter_mut()
-                .find(|(s, c, _, _)| *s == e.segment && *c == e.currency)
-            {
-                Some(slot) => {
-                    slot.2 += 1;
-                    slot.3 += e.value;
-                }
-                None => segments.push((e.segment, e.currency, 1, e.value)),
-            }
-        }
-        segments.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
         let wanted: Option<Segment> = segment.map(Into::into);
         Ok(RfmReport {
-            segments: segments
+            segments: segment_counts(&entries)
                 .into_iter()
-                .map(|(segment, currency, customers, value)| RfmSegmentCount {
-                    segment: segment.into(),
-                    customers,
-                    value: MoneyNode::new(value, currency),
+                .map(|c| RfmSegmentCount {
+                    segment: c.segment.into(),
+                    customers: c.customers,
+                    value: MoneyNode::new(c.value, c.currency),
                 })
                 .collect(),
             customers: entries
