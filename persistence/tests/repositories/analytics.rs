@@ -20,12 +20,10 @@ use domain::tracking::{
     ExceptionKind, NewException, Severity as ExceptionSeverity, raise_exception, resolve_exception,
     update_exception,
 };
-use domain::user::{Role, Scope, User};
+use domain::user::{Scope, User};
 use persistence::Store;
 
-use crate::fixtures::{
-    Desk, apply, at, currency, dec, draft, line, load, new_customer, new_user, profile,
-};
+use crate::fixtures::{Desk, OtherTeam, apply, at, currency, dec, draft, line, load, profile};
 
 backend_tests!(
     milestones_are_set_the_first_time_only_and_the_backfill_agrees,
@@ -154,9 +152,11 @@ pub(crate) fn march() -> AnalyticsFilter {
 /// - O6 Acme, created 02-20 (before March), 1 widget = 10.00 EUR, APPROVED (outside the period).
 async fn build(store: &Store) -> World {
     let desk = Desk::set_up(store).await;
-    let boss = new_user(store, "boss@other.example", Role::Manager, None).await;
-    let other_rep = new_user(store, "rep@other.example", Role::Sales, Some(boss.id)).await;
-    let beta = new_customer(store, "Beta Imports", other_rep.id).await;
+    let OtherTeam {
+        rep: other_rep,
+        customer: beta,
+        ..
+    } = OtherTeam::set_up(store).await;
     let gamma = store
         .create_customer(
             profile("Gamma Inc", desk.rep.id, currency("USD"), dec("50000")),
@@ -464,9 +464,11 @@ fn approve() -> OrderCommand {
 /// - F (desk rep): submitted and confirmed in February (-9d+1h), shipped +1d1h (240 h), SHIPPED.
 async fn build_lifecycle(store: &Store) -> (Desk, User, [OrderId; 6]) {
     let desk = Desk::set_up(store).await;
-    let boss = new_user(store, "boss@other.example", Role::Manager, None).await;
-    let other_rep = new_user(store, "rep@other.example", Role::Sales, Some(boss.id)).await;
-    let beta = new_customer(store, "Beta Imports", other_rep.id).await;
+    let OtherTeam {
+        boss,
+        rep: other_rep,
+        customer: beta,
+    } = OtherTeam::set_up(store).await;
     let widgets = |n: &str| vec![line(1, &desk.widget, dec(n), dec("100"), dec("0"))];
     let mut ids = Vec::new();
     for (customer, n, created, rep) in [

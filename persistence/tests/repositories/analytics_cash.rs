@@ -13,13 +13,11 @@ use domain::ports::{
 };
 use domain::receivables::AgingBucket;
 use domain::tracking::{ChangeProposal, ExceptionKind, NewChangeRequest};
-use domain::user::{Role, Scope, User};
+use domain::user::{Scope, User};
 use persistence::Store;
 
 use crate::analytics::{confirm_promising, day, march, raise, submit, track};
-use crate::fixtures::{
-    Desk, apply, currency, dec, draft, line, load, new_customer, new_user, profile,
-};
+use crate::fixtures::{Desk, OtherTeam, apply, currency, dec, draft, line, load, profile};
 use crate::settlement::{issue, pay, plan_void, save};
 
 backend_tests!(
@@ -87,9 +85,11 @@ async fn confirmed(
 /// - P6 Gamma (R1) 700.00 USD, created 01-01: I6 issued 01-01, due 01-31; unpaid.
 async fn build(store: &Store) -> Ledger {
     let desk = Desk::set_up(store).await;
-    let boss = new_user(store, "boss@other.example", Role::Manager, None).await;
-    let other_rep = new_user(store, "rep@other.example", Role::Sales, Some(boss.id)).await;
-    let beta = new_customer(store, "Beta Imports", other_rep.id).await;
+    let OtherTeam {
+        rep: other_rep,
+        customer: beta,
+        ..
+    } = OtherTeam::set_up(store).await;
     let gamma = store
         .create_customer(
             profile("Gamma Inc", desk.rep.id, currency("USD"), dec("50000")),

@@ -264,3 +264,23 @@ impl Desk {
         )
     }
 }
+
+/// A second team next to the desk's: a manager, their rep, and the rep's customer (EUR).
+pub struct OtherTeam {
+    pub boss: User,
+    pub rep: User,
+    pub customer: Customer,
+}
+
+impl OtherTeam {
+    pub async fn set_up(store: &Store) -> Self {
+        let boss = new_user(store, "boss@other.example", Role::Manager, None).await;
+        let rep = new_user(store, "rep@other.example", Role::Sales, Some(boss.id)).await;
+        let customer = new_customer(store, "Beta Imports", rep.id).await;
+        Self {
+            boss,
+            rep,
+            customer,
+        }
+    }
+}
