@@ -10,7 +10,6 @@
 //!   field present.
 //! - [`procfs`]: CPU time and resident memory of a process (the server's, or our own) from
 //!   `/proc`, to report server CPU per request and memory per subscription.
-//! - [`nofile`]: raising the open-file limit, so 10,000 websockets fit in one process.
 //!
 //! The binaries: `loadgen` (HTTP and websocket load, `src/bin/loadgen/`) and `baseline` (a plain
 //! axum server answering a fixed 1 KiB JSON, the ceiling every result is compared with).
@@ -18,5 +17,4 @@
 
 pub mod check;
 pub mod latency;
-pub mod nofile;
 pub mod procfs;

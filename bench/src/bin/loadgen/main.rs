@@ -201,7 +201,7 @@ async fn run(args: Args) -> Result<(), String> {
         return Err(format!("--rate must be a positive number, not {rate}"));
     }
     // Thousands of websockets need as many descriptors; the soft limit is often 1,024.
-    if let Err(e) = bench::nofile::raise_open_files_limit() {
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         eprintln!("loadgen: cannot raise the open-file limit: {e}");
     }
     let mut target = Target::parse(&args.url)?;
