@@ -445,7 +445,7 @@ pub struct SettlementChange<'a> {
     pub new_invoice: Option<NewInvoice>,
     /// An existing invoice's new state (paid amount, fully-paid date, void reason).
     pub invoice_update: Option<Invoice>,
-    /// A payment to store.
+    /// A payment to store, on the invoice of `invoice_update` (which it pays).
     pub payment: Option<NewPayment>,
     /// The idempotency claim of the request (payments).
     pub claim: Option<IdempotencyClaim>,
@@ -707,7 +707,7 @@ pub trait TrackingRepository: Send + Sync {
 
 /// What an analytics query covers: a half-open period `[from, to)` and optional narrowing. The
 /// repository MUST apply it, together with the caller's [`Scope`], in the query itself.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct AnalyticsFilter {
     /// Start of the period (inclusive).
     pub from: DateTime<Utc>,

@@ -7,6 +7,10 @@ pub struct Model {
     pub id: i64,
     pub invoice_id: i64,
     pub order_id: i64,
+    /// The invoice's rep, customer and currency, copied so analytics need not look it up.
+    pub sales_rep_id: i64,
+    pub customer_id: i64,
+    pub currency: String,
     pub amount_e4: i64,
     pub method: String,
     pub reference: Option<String>,

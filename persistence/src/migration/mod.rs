@@ -10,6 +10,8 @@ mod m20261127_000004_settlement;
 mod m20261127_000005_tracking;
 mod m20261127_000006_analytics;
 mod m20261127_000007_cash_analytics;
+mod m20261127_000008_covering_indexes;
+mod m20261127_000009_payment_owners;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -25,6 +27,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000005_tracking::Migration),
             Box::new(m20261127_000006_analytics::Migration),
             Box::new(m20261127_000007_cash_analytics::Migration),
+            Box::new(m20261127_000008_covering_indexes::Migration),
+            Box::new(m20261127_000009_payment_owners::Migration),
         ]
     }
 }

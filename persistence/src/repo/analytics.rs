@@ -15,9 +15,10 @@ use domain::review::Finding;
 use domain::tracking::{ExceptionKind, ExceptionStatus};
 use domain::user::Scope;
 use domain::{CustomerId, OrderId, ProductId, UserId};
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::{Alias, Expr, Query, UnionType};
 use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, IdenStatic, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, IdenStatic, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait,
 };
 
 use super::catalog::scope_condition;
@@ -318,19 +319,29 @@ impl AnalyticsRepository for Store {
         scope: Scope,
         filter: &AnalyticsFilter,
     ) -> Result<Vec<Vec<Finding>>, RepoError> {
-        let rows: Vec<String> = order::Entity::find()
+        // One row holding every list, joined into a JSON array of lists: a month at scale is
+        // tens of thousands of orders with findings, and each row crosses sqlx's worker-thread
+        // channel on its own.
+        let lists = match self.db.get_database_backend() {
+            sea_orm::DbBackend::Postgres => "string_agg(findings, ',')",
+            _ => "group_concat(findings, ',')",
+        };
+        let row: Option<Option<String>> = order::Entity::find()
             .select_only()
-            .column(order::Column::Findings)
+            .column_as(Expr::cust(lists), "findings")
             .filter(order_condition(scope, filter, order::Column::SubmittedAt))
             // Most orders pass review clean: their empty lists need not travel or parse.
             .filter(order::Column::Findings.ne("[]"))
             .into_tuple()
-            .all(&self.db)
+            .one(&self.db)
             .await
             .map_err(storage)?;
-        rows.iter()
-            .map(|text| serde_json::from_str(text).map_err(|e| corrupt("findings", e)))
-            .collect()
+        match row.flatten() {
+            Some(lists) => {
+                serde_json::from_str(&format!("[{lists}]")).map_err(|e| corrupt("findings", e))
+            }
+            None => Ok(Vec::new()),
+        }
     }
 
     async fn stage_durations(
@@ -589,40 +600,40 @@ impl AnalyticsRepository for Store {
         filter: &AnalyticsFilter,
     ) -> Result<Vec<QualityCounts>, RepoError> {
         // Correlated counts through the order_id indexes: a period's orders each look up their
-        // own few rows instead of joining whole tables.
+        // own few rows instead of joining whole tables. Counted once per order in the inner
+        // query; the outer one only adds up.
         let per_order =
             |table: &str| format!("(SELECT COUNT(*) FROM {table} t WHERE t.order_id = orders.id)");
-        let (changes, exceptions) = (per_order("change_requests"), per_order("order_exceptions"));
-        let rows: Vec<(i64, i64, i64, i64, i64, i64)> = order::Entity::find()
+        let inner = order::Entity::find()
             .select_only()
             .column(order::Column::SalesRepId)
-            .column_as(Expr::cust("COUNT(*)"), "orders")
-            .column_as(
-                Expr::cust(format!(
-                    "CAST(SUM(CASE WHEN {changes} > 0 THEN 1 ELSE 0 END) AS BIGINT)"
-                )),
-                "with_changes",
-            )
-            .column_as(
-                Expr::cust(format!("CAST(SUM({changes}) AS BIGINT)")),
-                "changes",
-            )
-            .column_as(
-                Expr::cust(format!(
-                    "CAST(SUM(CASE WHEN {exceptions} > 0 THEN 1 ELSE 0 END) AS BIGINT)"
-                )),
-                "with_exceptions",
-            )
-            .column_as(
-                Expr::cust(format!("CAST(SUM({exceptions}) AS BIGINT)")),
-                "exceptions",
-            )
+            .column_as(Expr::cust(per_order("change_requests")), "changes")
+            .column_as(Expr::cust(per_order("order_exceptions")), "exceptions")
             .filter(order_condition(scope, filter, order::Column::CreatedAt))
-            .group_by(order::Column::SalesRepId)
-            .order_by_asc(order::Column::SalesRepId)
-            .into_tuple()
-            .all(&self.db)
+            .into_query();
+        let mut outer = Query::select();
+        outer
+            .column(order::Column::SalesRepId)
+            .expr(Expr::cust("COUNT(*)"))
+            .expr(Expr::cust(
+                "CAST(SUM(CASE WHEN changes > 0 THEN 1 ELSE 0 END) AS BIGINT)",
+            ))
+            .expr(Expr::cust("CAST(SUM(changes) AS BIGINT)"))
+            .expr(Expr::cust(
+                "CAST(SUM(CASE WHEN exceptions > 0 THEN 1 ELSE 0 END) AS BIGINT)",
+            ))
+            .expr(Expr::cust("CAST(SUM(exceptions) AS BIGINT)"))
+            .from_subquery(inner, Alias::new("per_order"))
+            .group_by_col(order::Column::SalesRepId)
+            .order_by(order::Column::SalesRepId, sea_orm::Order::Asc);
+        let rows: Vec<(i64, i64, i64, i64, i64, i64)> = self
+            .db
+            .query_all(&outer)
             .await
+            .map_err(storage)?
+            .into_iter()
+            .map(|row| row.try_get_many_by_index())
+            .collect::<Result<_, _>>()
             .map_err(storage)?;
         rows.into_iter()
             .map(
@@ -670,29 +681,26 @@ impl AnalyticsRepository for Store {
         scope: Scope,
         filter: &AnalyticsFilter,
     ) -> Result<Vec<RepAmount>, RepoError> {
+        // Payments carry their invoice's owners, and only an invoice without payments can be
+        // voided: the covering index on `received_at` answers alone.
+        use payment::Column as P;
         let rows: Vec<(i64, String, i64, i64)> = payment::Entity::find()
             .select_only()
-            .column(invoice::Column::SalesRepId)
-            .column(invoice::Column::Currency)
+            .column(P::SalesRepId)
+            .column(P::Currency)
             .column_as(Expr::cust("COUNT(*)"), "payments")
-            .column_as(
-                Expr::cust("CAST(SUM(payments.amount_e4) AS BIGINT)"),
-                "amount",
-            )
-            .join(
-                sea_orm::JoinType::InnerJoin,
-                payment::Entity::belongs_to(invoice::Entity)
-                    .from(payment::Column::InvoiceId)
-                    .to(invoice::Column::Id)
-                    .into(),
-            )
-            .filter(invoice_condition(scope, filter))
-            .filter(payment::Column::ReceivedAt.gte(to_micros(filter.from)))
-            .filter(payment::Column::ReceivedAt.lt(to_micros(filter.to)))
-            .group_by(invoice::Column::SalesRepId)
-            .group_by(invoice::Column::Currency)
-            .order_by_asc(invoice::Column::SalesRepId)
-            .order_by_asc(invoice::Column::Currency)
+            .column_as(Expr::cust("CAST(SUM(amount_e4) AS BIGINT)"), "amount")
+            .filter(owned_condition(
+                scope,
+                filter,
+                [P::SalesRepId, P::CustomerId, P::Currency, P::OrderId],
+            ))
+            .filter(P::ReceivedAt.gte(to_micros(filter.from)))
+            .filter(P::ReceivedAt.lt(to_micros(filter.to)))
+            .group_by(P::SalesRepId)
+            .group_by(P::Currency)
+            .order_by_asc(P::SalesRepId)
+            .order_by_asc(P::Currency)
             .into_tuple()
             .all(&self.db)
             .await
@@ -709,21 +717,28 @@ impl AnalyticsRepository for Store {
         let (_, last) = filter.days();
         // Owed at the period's end: issued by then and not fully paid by then. The settlement
         // day decides (`fully_paid_on` is the day of the payment that completed it), so every
-        // such invoice still has money owed, and the candidates come from the index on
-        // `fully_paid_on` (a ledger's settled past is most of it) instead of a scan by issue day.
-        let unsettled = Query::select()
-            .column(I::Id)
-            .from(invoice::Entity)
-            .cond_where(
-                Condition::any()
-                    .add(I::FullyPaidOn.is_null())
-                    .add(I::FullyPaidOn.gt(last)),
-            )
-            .take();
+        // such invoice still has money owed. Never settled, or settled after the end: two
+        // ranges of the covering index on `fully_paid_on` (a ledger's settled past is most of
+        // it), read as two queries because an OR of the two makes SQLite scan another index.
+        let settled_after = |settled: Condition| {
+            Query::select()
+                .columns([I::SalesRepId, I::Currency, I::DueOn, I::AmountE4, I::PaidE4])
+                .from(invoice::Entity)
+                .cond_where(
+                    invoice_condition(scope, filter)
+                        .add(I::IssuedOn.lte(last))
+                        .add(settled),
+                )
+                .take()
+        };
         let owed_at_end = || {
             invoice_condition(scope, filter)
                 .add(I::IssuedOn.lte(last))
-                .add(I::Id.in_subquery(unsettled.clone()))
+                .add(
+                    Condition::any()
+                        .add(I::FullyPaidOn.is_null())
+                        .add(I::FullyPaidOn.gt(last)),
+                )
         };
         // Aged in SQL, by comparing due dates with each bucket's earliest one (literals, so the
         // grouped expression is the selected one on PostgreSQL too): a handful of rows per rep
@@ -731,33 +746,37 @@ impl AnalyticsRepository for Store {
         let mut bucket = String::from("CASE");
         for b in AgingBucket::ALL {
             if let Some(from) = b.due_from(last) {
-                bucket.push_str(&format!(
-                    " WHEN invoices.due_on >= '{from}' THEN '{}'",
-                    b.as_str()
-                ));
+                bucket.push_str(&format!(" WHEN due_on >= '{from}' THEN '{}'", b.as_str()));
             }
         }
         bucket.push_str(&format!(" ELSE '{}' END", AgingBucket::Over90.as_str()));
         // What is owed now (amount less everything paid), then the payments received since the
         // period ended added back: those are few for a recent period, unlike the payments of
         // every open invoice before it.
-        let owed_now: Vec<(i64, String, String, i64, i64)> = invoice::Entity::find()
-            .select_only()
+        let mut unsettled = settled_after(Condition::all().add(I::FullyPaidOn.is_null()));
+        unsettled.union(
+            UnionType::All,
+            settled_after(Condition::all().add(I::FullyPaidOn.gt(last))),
+        );
+        let owed_now = Query::select()
             .column(I::SalesRepId)
             .column(I::Currency)
-            .column_as(Expr::cust(bucket.clone()), "bucket")
-            .column_as(Expr::cust("COUNT(*)"), "invoices")
-            .column_as(
-                Expr::cust("CAST(SUM(amount_e4 - paid_e4) AS BIGINT)"),
-                "owed",
-            )
-            .filter(owed_at_end())
-            .group_by(I::SalesRepId)
-            .group_by(I::Currency)
-            .group_by(Expr::cust(bucket.clone()))
-            .into_tuple()
-            .all(&self.db)
+            .expr(Expr::cust(bucket.clone()))
+            .expr(Expr::cust("COUNT(*)"))
+            .expr(Expr::cust("CAST(SUM(amount_e4 - paid_e4) AS BIGINT)"))
+            .from_subquery(unsettled, Alias::new("unsettled"))
+            .group_by_col(I::SalesRepId)
+            .group_by_col(I::Currency)
+            .add_group_by([Expr::cust(bucket.clone())])
+            .take();
+        let owed_now: Vec<(i64, String, String, i64, i64)> = self
+            .db
+            .query_all(&owed_now)
             .await
+            .map_err(storage)?
+            .into_iter()
+            .map(|row| row.try_get_many_by_index())
+            .collect::<Result<_, _>>()
             .map_err(storage)?;
         let paid_since: Vec<(i64, String, String, i64)> = payment::Entity::find()
             .select_only()

@@ -20,6 +20,7 @@ use sea_orm::{
     EntityTrait, Iterable, Set,
 };
 
+use super::corrupt;
 use super::events::{event_row, set_milestones, take_counter};
 use super::orders::{line_rows, new_order_row};
 use super::settlement::{invoice_row, payment_row};
@@ -239,8 +240,16 @@ impl Store {
                 invoice_rows.push(row);
             }
             for payment in &item.payments {
-                let mut row =
-                    payment_row(&payment.details, order.id, to_micros(payment.created_at))?;
+                let invoice = item
+                    .invoices
+                    .iter()
+                    .find(|invoice| invoice.id == payment.details.invoice_id)
+                    .ok_or_else(|| corrupt("payment", "its invoice is not in the batch"))?;
+                let mut row = payment_row(
+                    &payment.details,
+                    &invoice.details,
+                    to_micros(payment.created_at),
+                )?;
                 row.id = Set(payment.id);
                 payment_rows.push(row);
             }

@@ -110,15 +110,18 @@ pub(crate) fn invoice_row(
     })
 }
 
-/// The row of a recorded payment (`at` in epoch microseconds).
+/// The row of a payment recorded on `invoice` (`at` in epoch microseconds).
 pub(crate) fn payment_row(
     new: &NewPayment,
-    order_id: OrderId,
+    invoice: &NewInvoice,
     at: i64,
 ) -> Result<payment::ActiveModel, RepoError> {
     Ok(payment::ActiveModel {
         invoice_id: Set(new.invoice_id),
-        order_id: Set(order_id.0),
+        order_id: Set(invoice.order_id.0),
+        sales_rep_id: Set(invoice.sales_rep_id.0),
+        customer_id: Set(invoice.customer_id.0),
+        currency: Set(invoice.currency.as_str().to_owned()),
         amount_e4: Set(to_scaled(new.amount, MONEY_SCALE)?),
         method: Set(new.method.as_str().to_owned()),
         reference: Set(new.reference.clone()),
@@ -230,7 +233,12 @@ impl Store {
 
         let mut stored_payment = None;
         if let Some(new) = change.payment {
-            let row = payment_row(&new, order.id, at)?
+            let invoice = change
+                .invoice_update
+                .as_ref()
+                .filter(|invoice| invoice.id == new.invoice_id)
+                .ok_or_else(|| corrupt("payment", "recorded without its invoice's update"))?;
+            let row = payment_row(&new, &invoice.details, at)?
                 .insert(&txn)
                 .await
                 .map_err(storage)?;

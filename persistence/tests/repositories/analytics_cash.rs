@@ -199,6 +199,19 @@ async fn invoiced_and_collected_count_the_periods_valid_invoices_and_payments(st
             .unwrap()
             .is_empty()
     );
+
+    // Payments carry their invoice's rep, customer and currency; migration 000009 copied them
+    // onto the payments stored before it: the same figures from its backfill.
+    store.revert_migrations(1).await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(
+        store.collected(Scope::All, &march()).await.unwrap(),
+        vec![amount(r1, "EUR", 2, "900"), amount(r2, "EUR", 1, "200")]
+    );
+    assert_eq!(
+        store.collected(Scope::All, &beta).await.unwrap(),
+        vec![amount(r2, "EUR", 1, "200")]
+    );
 }
 
 fn owed(rep: &User, code: &str, bucket: AgingBucket, invoices: u64, value: &str) -> OpenReceivable {
