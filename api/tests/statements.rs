@@ -148,3 +148,68 @@ async fn too_deep_and_too_complex_queries_are_refused_before_any_statement_runs(
         );
     }
 }
+
+/// A dashboard asks many KPIs of one period in one request: the rows two reports share are
+/// read once, and each report answers exactly what it answers alone.
+#[tokio::test]
+async fn reports_in_one_request_read_the_rows_they_share_once() {
+    let (_dir, store, counter) = counted_store(true).await;
+    let schema = schema(&store);
+    let admin = Auth::User(Actor {
+        user_id: UserId(1),
+        role: Role::Admin,
+        customer_id: None,
+    });
+    let aging = "receivablesAging(filter: $f) { currencies { currency invoiced { amount } \
+                 collected { amount } outstanding { amount } over90 { amount } dsoDays } }";
+    let cards = "repScorecards(filter: $f) { salesRepId collectionRate \
+                 receivables { currency outstanding { amount } dsoDays } }";
+    let run = |selection: String, filters: serde_json::Value| {
+        let (schema, admin, store, counter) = (&schema, admin.clone(), &store, &counter);
+        async move {
+            counter.store(0, Ordering::SeqCst);
+            // Only the variables the selection uses: an unused one is a validation error.
+            let declared = ["f", "g"]
+                .iter()
+                .filter(|v| selection.contains(&format!("${v}")))
+                .map(|v| format!("${v}: AnalyticsFilter!"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let request = Request::new(format!(
+                "query({declared}) {{ analytics {{ {selection} }} }}"
+            ))
+            .variables(async_graphql::Variables::from_json(filters))
+            .data(admin)
+            .data(loaders(store));
+            let response = schema.execute(request).await;
+            assert!(response.errors.is_empty(), "{:?}", response.errors);
+            let json = response.data.into_json().unwrap();
+            (json["analytics"].clone(), counter.load(Ordering::SeqCst))
+        }
+    };
+    let year = serde_json::json!({ "from": "2026-01-01T00:00:00Z", "to": "2027-01-01T00:00:00Z" });
+    let half = serde_json::json!({ "from": "2026-07-01T00:00:00Z", "to": "2027-01-01T00:00:00Z" });
+    let same = serde_json::json!({ "f": year });
+
+    let (alone_aging, aging_statements) = run(aging.to_owned(), same.clone()).await;
+    let (alone_cards, cards_statements) = run(cards.to_owned(), same.clone()).await;
+    assert!(
+        !alone_cards["repScorecards"].as_array().unwrap().is_empty(),
+        "the demo data has scorecards: {alone_cards}"
+    );
+    let (both, both_statements) = run(format!("{aging} {cards}"), same).await;
+    assert_eq!(both["receivablesAging"], alone_aging["receivablesAging"]);
+    assert_eq!(both["repScorecards"], alone_cards["repScorecards"]);
+    // Everything receivablesAging reads, the scorecards read too.
+    assert_eq!(both_statements, cards_statements);
+    assert!(aging_statements > 0);
+
+    // Another period is other rows: nothing shared.
+    let other = aging.replace("$f", "$g");
+    let (_, split_statements) = run(
+        format!("{other} {cards}"),
+        serde_json::json!({ "f": year, "g": half }),
+    )
+    .await;
+    assert_eq!(split_statements, aging_statements + cards_statements);
+}

@@ -9,14 +9,13 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::money::Currency;
 use domain::ports::{AnalyticsFilter, Ranked};
-use domain::user::Scope;
 use domain::{CustomerId, ProductId, UserId};
 
 use super::ContextExt;
 use super::OptionalId;
 use super::error::{ApiError, ApiResult};
 use super::export::ExportKpis;
-use super::kpi::{CashKpis, Reports};
+use super::kpi::{CashKpis, KpiScope, Reports};
 use super::scalars::Dec;
 use super::tracking::ExceptionKindGql;
 use super::types::{CustomerNode, MoneyNode, OrderStatusGql, ProductNode, SeverityGql};
@@ -345,12 +344,12 @@ pub struct Analytics(SalesKpis, DeliveryKpis, QualityKpis, CashKpis, ExportKpis)
 
 /// Sales KPIs.
 pub struct SalesKpis {
-    scope: Scope,
+    kpi: KpiScope,
 }
 
 /// Pipeline and delivery KPIs.
 pub struct DeliveryKpis {
-    scope: Scope,
+    kpi: KpiScope,
 }
 
 #[Object]
@@ -364,7 +363,7 @@ impl SalesKpis {
         #[graphql(desc = "The width of the buckets.", default_with = "TimeBucket::Day")]
         group_by: TimeBucket,
     ) -> ApiResult<SalesSummary> {
-        let sales = Reports::new(ctx, self.scope, &filter)?
+        let sales = Reports::new(ctx, &self.kpi, &filter)?
             .sales(group_by.into(), true)
             .await?;
         Ok(SalesSummary {
@@ -404,7 +403,7 @@ pub struct ParetoEntryNode {
 
 /// Quality KPIs.
 pub struct QualityKpis {
-    scope: Scope,
+    kpi: KpiScope,
 }
 
 #[Object]
@@ -416,7 +415,7 @@ impl QualityKpis {
         ctx: &Context<'_>,
         #[graphql(desc = "The period and filters.")] filter: AnalyticsFilterInput,
     ) -> ApiResult<Vec<ParetoEntryNode>> {
-        let entries = Reports::new(ctx, self.scope, &filter)?.pareto().await?;
+        let entries = Reports::new(ctx, &self.kpi, &filter)?.pareto().await?;
         Ok(entries
             .into_iter()
             .map(|entry| ParetoEntryNode {
@@ -446,7 +445,7 @@ impl DeliveryKpis {
         ctx: &Context<'_>,
         #[graphql(desc = "The period and filters.")] filter: AnalyticsFilterInput,
     ) -> ApiResult<Pipeline> {
-        let figures = Reports::new(ctx, self.scope, &filter)?.pipeline().await?;
+        let figures = Reports::new(ctx, &self.kpi, &filter)?.pipeline().await?;
         Ok(Pipeline {
             open_by_status: figures
                 .open
@@ -480,9 +479,7 @@ impl DeliveryKpis {
         ctx: &Context<'_>,
         #[graphql(desc = "The period and filters.")] filter: AnalyticsFilterInput,
     ) -> ApiResult<Vec<CycleTimeNode>> {
-        let times = Reports::new(ctx, self.scope, &filter)?
-            .cycle_times()
-            .await?;
+        let times = Reports::new(ctx, &self.kpi, &filter)?.cycle_times().await?;
         Ok(times.into_iter().map(Into::into).collect())
     }
 
@@ -493,7 +490,7 @@ impl DeliveryKpis {
         ctx: &Context<'_>,
         #[graphql(desc = "The period and filters.")] filter: AnalyticsFilterInput,
     ) -> ApiResult<OnTimeRate> {
-        let counts = Reports::new(ctx, self.scope, &filter)?.on_time().await?;
+        let counts = Reports::new(ctx, &self.kpi, &filter)?.on_time().await?;
         Ok(counts.into())
     }
 }
@@ -509,13 +506,13 @@ impl AnalyticsQuery {
     async fn analytics(&self, ctx: &Context<'_>) -> ApiResult<Analytics> {
         let actor = ctx.actor()?;
         staff_only(&actor, "analytics")?;
-        let scope = actor.scope();
+        let kpi = KpiScope::new(actor.scope());
         Ok(Analytics(
-            SalesKpis { scope },
-            DeliveryKpis { scope },
-            QualityKpis { scope },
-            CashKpis { scope },
-            ExportKpis { scope },
+            SalesKpis { kpi: kpi.clone() },
+            DeliveryKpis { kpi: kpi.clone() },
+            QualityKpis { kpi: kpi.clone() },
+            CashKpis { kpi: kpi.clone() },
+            ExportKpis { kpi },
         ))
     }
 }

@@ -3,11 +3,10 @@
 
 use analytics::export;
 use async_graphql::{Context, Enum, Object};
-use domain::user::Scope;
 
 use super::analytics::{AnalyticsFilterInput, TimeBucket};
 use super::error::{ApiError, ApiResult};
-use super::kpi::Reports;
+use super::kpi::{KpiScope, Reports};
 
 /// Most data rows one export may hold (about 10 MB of text); more is refused with
 /// LIMIT_EXCEEDED rather than cut short, since a silently truncated sheet adds up wrong.
@@ -61,7 +60,7 @@ pub enum AnalyticsReport {
 
 /// CSV export of the KPIs.
 pub struct ExportKpis {
-    pub(super) scope: Scope,
+    pub(super) kpi: KpiScope,
 }
 
 #[Object]
@@ -86,7 +85,7 @@ impl ExportKpis {
         // Nullable, unlike `salesSummary`'s: a client passing an unset `$groupBy` variable
         // sends null, and the report should then be by day rather than an error.
         let group_by = group_by.unwrap_or(TimeBucket::Day);
-        let reports = Reports::new(ctx, self.scope, &filter)?;
+        let reports = Reports::new(ctx, &self.kpi, &filter)?;
         let csv = match report {
             AnalyticsReport::SalesSummary => {
                 export::sales_summary(&reports.sales(group_by.into(), false).await?.buckets)

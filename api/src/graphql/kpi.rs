@@ -17,12 +17,17 @@ use async_graphql::{Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::money::Currency;
 use domain::ports::{
-    AnalyticsFilter, AnalyticsRepository, ConversionCounts, OpenOrders, Ranked, Stage,
+    AnalyticsFilter, AnalyticsRepository, ConversionCounts, CustomerActivity, DeliveryCounts,
+    ExceptionGroup, OpenOrders, OpenReceivable, QualityCounts, Ranked, RepAmount, SettlementRecord,
+    Stage,
 };
 use domain::user::Scope;
 use domain::{CustomerId, ProductId};
 use persistence::Store;
 use rust_decimal::Decimal;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::OnceCell;
 
 use super::ContextExt;
 use super::analytics::{AnalyticsFilterInput, OnTimeRate, visible_customer};
@@ -47,13 +52,83 @@ fn first_n(first: i32) -> ApiResult<usize> {
 /// How many customers and products the sales summary's top lists hold, per currency.
 const TOP_LIMIT: u32 = 10;
 
+/// The caller's scope and what this `analytics` selection has loaded so far, shared by all its
+/// fields: a dashboard asks many KPIs of one period in one request, and several of them rest on
+/// the same rows (receivables and scorecards, RFM and lapsed customers, on-time rate and
+/// scorecards, ...), which are then read once.
+#[derive(Clone)]
+pub(super) struct KpiScope {
+    pub scope: Scope,
+    rows: Arc<Mutex<HashMap<AnalyticsFilter, Arc<SharedRows>>>>,
+}
+
+impl KpiScope {
+    pub fn new(scope: Scope) -> Self {
+        Self {
+            scope,
+            rows: Arc::default(),
+        }
+    }
+
+    fn rows(&self, filter: AnalyticsFilter) -> Arc<SharedRows> {
+        let mut rows = self.rows.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(rows.entry(filter).or_default())
+    }
+}
+
+/// Repository rows that more than one report reads, each loaded at most once per filter (a
+/// second field asking while the first loads waits for that load instead of starting its own).
+#[derive(Default)]
+struct SharedRows {
+    deliveries: OnceCell<Vec<DeliveryCounts>>,
+    quality_counts: OnceCell<Vec<QualityCounts>>,
+    exception_groups: OnceCell<Vec<ExceptionGroup>>,
+    invoiced: OnceCell<Vec<RepAmount>>,
+    collected: OnceCell<Vec<RepAmount>>,
+    open_receivables: OnceCell<Vec<OpenReceivable>>,
+    settlements: OnceCell<Vec<SettlementRecord>>,
+    customer_activity: OnceCell<Vec<CustomerActivity>>,
+}
+
 /// Loads and computes the reports, for the fields and for `exportCsv` alike: each field is one
 /// method call plus the mapping to its GraphQL nodes, so a CSV holds exactly what the field
-/// answers.
+/// answers. A report's queries do not depend on each other and run concurrently, each on its
+/// own pool connection (on SQLite, its own thread): on a 2-core machine a report waits for
+/// about half its queries' time.
 pub(super) struct Reports<'a> {
     pub store: &'a Store,
     pub scope: Scope,
     pub filter: AnalyticsFilter,
+    rows: Arc<SharedRows>,
+}
+
+/// One method per [`SharedRows`] entry, named like the repository method that loads it.
+macro_rules! shared_rows {
+    ($($name:ident: $row:ty),* $(,)?) => {
+        impl Reports<'_> {
+            $(
+                async fn $name(&self) -> ApiResult<&[$row]> {
+                    let rows = self
+                        .rows
+                        .$name
+                        .get_or_try_init(|| self.store.$name(self.scope, &self.filter))
+                        .await?;
+                    Ok(rows)
+                }
+            )*
+        }
+    };
+}
+
+shared_rows! {
+    deliveries: DeliveryCounts,
+    quality_counts: QualityCounts,
+    exception_groups: ExceptionGroup,
+    invoiced: RepAmount,
+    collected: RepAmount,
+    open_receivables: OpenReceivable,
+    settlements: SettlementRecord,
+    customer_activity: CustomerActivity,
 }
 
 /// The sales summary of a period, before it becomes GraphQL nodes.
@@ -82,13 +157,15 @@ impl<'a> Reports<'a> {
     /// The reports of `scope` (the caller's) for the parsed `filter`.
     pub fn new(
         ctx: &'a Context<'_>,
-        scope: Scope,
+        kpi: &KpiScope,
         filter: &AnalyticsFilterInput,
     ) -> ApiResult<Self> {
+        let filter = filter.parse()?;
         Ok(Self {
             store: &ctx.services().store,
-            scope,
-            filter: filter.parse()?,
+            scope: kpi.scope,
+            filter,
+            rows: kpi.rows(filter),
         })
     }
 }
@@ -98,15 +175,23 @@ impl Reports<'_> {
     /// when `with_top` (the CSV has no place for them).
     pub async fn sales(&self, granularity: Granularity, with_top: bool) -> ApiResult<Sales> {
         let (s, f) = (self.scope, &self.filter);
-        let rows = self.store.daily_sales(s, f).await?;
-        let (top_customers, top_products) = if with_top {
-            (
-                self.store.top_customers(s, f, TOP_LIMIT).await?,
-                self.store.top_products(s, f, TOP_LIMIT).await?,
-            )
-        } else {
-            (Vec::new(), Vec::new())
-        };
+        let (rows, top_customers, top_products) = tokio::try_join!(
+            self.store.daily_sales(s, f),
+            async {
+                if with_top {
+                    self.store.top_customers(s, f, TOP_LIMIT).await
+                } else {
+                    Ok(Vec::new())
+                }
+            },
+            async {
+                if with_top {
+                    self.store.top_products(s, f, TOP_LIMIT).await
+                } else {
+                    Ok(Vec::new())
+                }
+            },
+        )?;
         Ok(Sales {
             buckets: sales_summary(&rows, granularity),
             totals: period_totals(&rows),
@@ -117,9 +202,11 @@ impl Reports<'_> {
 
     pub async fn pipeline(&self) -> ApiResult<PipelineFigures> {
         let (s, f) = (self.scope, &self.filter);
-        let open = self.store.open_orders(s, f).await?;
-        let counts = self.store.conversion(s, f).await?;
-        let findings = self.store.review_findings(s, f).await?;
+        let (open, counts, findings) = tokio::try_join!(
+            self.store.open_orders(s, f),
+            self.store.conversion(s, f),
+            self.store.review_findings(s, f),
+        )?;
         Ok(PipelineFigures {
             open,
             counts,
@@ -129,93 +216,89 @@ impl Reports<'_> {
 
     /// One entry per stage, in lifecycle order.
     pub async fn cycle_times(&self) -> ApiResult<Vec<CycleTime>> {
-        let mut times = Vec::with_capacity(Stage::ALL.len());
-        for stage in Stage::ALL {
-            let durations = self
-                .store
-                .stage_durations(self.scope, &self.filter, stage)
-                .await?;
-            times.push(cycle_time(stage, &durations));
-        }
-        Ok(times)
+        let durations = futures_util::future::try_join_all(
+            Stage::ALL.map(|stage| self.store.stage_durations(self.scope, &self.filter, stage)),
+        )
+        .await?;
+        Ok(Stage::ALL
+            .into_iter()
+            .zip(durations)
+            .map(|(stage, durations)| cycle_time(stage, &durations))
+            .collect())
     }
 
     pub async fn on_time(&self) -> ApiResult<OnTime> {
-        let rows = self.store.deliveries(self.scope, &self.filter).await?;
-        Ok(on_time(&rows))
+        let rows = self.deliveries().await?;
+        Ok(on_time(rows))
     }
 
     pub async fn pareto(&self) -> ApiResult<Vec<ParetoEntry>> {
-        let groups = self
-            .store
-            .exception_groups(self.scope, &self.filter)
-            .await?;
-        let lessons = self
-            .store
-            .exception_lessons(self.scope, &self.filter)
-            .await?;
-        Ok(pareto(&groups, &lessons))
+        let (groups, lessons) = tokio::try_join!(self.exception_groups(), async {
+            Ok(self
+                .store
+                .exception_lessons(self.scope, &self.filter)
+                .await?)
+        })?;
+        Ok(pareto(groups, &lessons))
     }
 
     pub async fn cash(&self) -> ApiResult<Vec<CashSummary>> {
-        let (s, f) = (self.scope, &self.filter);
-        let invoiced = self.store.invoiced(s, f).await?;
-        let collected = self.store.collected(s, f).await?;
-        let open = self.store.open_receivables(s, f).await?;
-        Ok(cash_summary(&invoiced, &collected, &open, f.day_count()))
+        let (invoiced, collected, open) =
+            tokio::try_join!(self.invoiced(), self.collected(), self.open_receivables())?;
+        Ok(cash_summary(
+            invoiced,
+            collected,
+            open,
+            self.filter.day_count(),
+        ))
     }
 
     pub async fn quality(&self) -> ApiResult<(QualityRates, Vec<(Currency, Decimal)>, u64)> {
-        let rates = quality_rates(&self.store.quality_counts(self.scope, &self.filter).await?);
-        let groups = self
-            .store
-            .exception_groups(self.scope, &self.filter)
-            .await?;
-        let (cost, delay) = impact_totals(&groups);
-        Ok((rates, cost, delay))
+        let (counts, groups) = tokio::try_join!(self.quality_counts(), self.exception_groups())?;
+        let (cost, delay) = impact_totals(groups);
+        Ok((quality_rates(counts), cost, delay))
     }
 
     pub async fn rfm(&self) -> ApiResult<Vec<RfmEntry>> {
-        let activity = self
-            .store
-            .customer_activity(self.scope, &self.filter)
-            .await?;
-        Ok(rfm(&activity, self.filter.to))
+        let activity = self.customer_activity().await?;
+        Ok(rfm(activity, self.filter.to))
     }
 
     pub async fn lapsed(&self) -> ApiResult<Vec<LapsedCustomer>> {
-        let activity = self
-            .store
-            .customer_activity(self.scope, &self.filter)
-            .await?;
-        Ok(lapsed(&activity, self.filter.to))
+        let activity = self.customer_activity().await?;
+        Ok(lapsed(activity, self.filter.to))
     }
 
     pub async fn payments(&self) -> ApiResult<(PaymentFigures, Vec<(CustomerId, PaymentFigures)>)> {
-        let records = self.store.settlements(self.scope, &self.filter).await?;
-        Ok(payment_behaviour(&records))
+        let records = self.settlements().await?;
+        Ok(payment_behaviour(records))
     }
 
     pub async fn scorecards(&self) -> ApiResult<Vec<Scorecard>> {
         let (s, f) = (self.scope, &self.filter);
-        let sales = self.store.sales_by_rep(s, f).await?;
-        let deliveries = self.store.deliveries(s, f).await?;
-        let quality = self.store.quality_counts(s, f).await?;
-        let invoiced = self.store.invoiced(s, f).await?;
-        let collected = self.store.collected(s, f).await?;
-        let open = self.store.open_receivables(s, f).await?;
-        let due = self.store.due_invoices(s, f).await?;
-        let settlements = self.store.settlements(s, f).await?;
+        let (sales, due) = (async { Ok(self.store.sales_by_rep(s, f).await?) }, async {
+            Ok(self.store.due_invoices(s, f).await?)
+        });
+        let (sales, deliveries, quality, invoiced, collected, open, due, settlements) = tokio::try_join!(
+            sales,
+            self.deliveries(),
+            self.quality_counts(),
+            self.invoiced(),
+            self.collected(),
+            self.open_receivables(),
+            due,
+            self.settlements(),
+        )?;
         Ok(scorecards(
             RepRows {
                 sales: &sales,
-                deliveries: &deliveries,
-                quality: &quality,
-                invoiced: &invoiced,
-                collected: &collected,
-                open: &open,
+                deliveries,
+                quality,
+                invoiced,
+                collected,
+                open,
                 due: &due,
-                settlements: &settlements,
+                settlements,
             },
             f.day_count(),
         ))
@@ -594,7 +677,7 @@ impl ScorecardNode {
 
 /// Cash, customer and rep KPIs.
 pub struct CashKpis {
-    pub(super) scope: Scope,
+    pub(super) kpi: KpiScope,
 }
 
 impl CashKpis {
@@ -603,7 +686,7 @@ impl CashKpis {
         ctx: &'c Context<'_>,
         filter: AnalyticsFilterInput,
     ) -> ApiResult<Reports<'c>> {
-        Reports::new(ctx, self.scope, &filter)
+        Reports::new(ctx, &self.kpi, &filter)
     }
 }
 
