@@ -3,9 +3,9 @@
 //! 1,000,000 orders a month holds ~42,000 payments, and those lookups were most of the
 //! receivables KPI and the rep scorecards' time.
 //!
-//! The copies never go stale: an invoice keeps the owners it was issued with (a reassigned
-//! order's invoices stay with their rep), and only an invoice without payments can be voided,
-//! so a payment's invoice is always valid.
+//! The copies follow the invoice: a reassigned order's invoices and payments move to the new
+//! rep in the same transaction (an order's customer and currency never change), and only an
+//! invoice without payments can be voided, so a payment's invoice is always valid.
 
 use sea_orm_migration::prelude::*;
 

@@ -26,7 +26,7 @@ use super::{corrupt, events, fetch_limit, into_page, search_condition, search_ke
 use crate::codec::{
     MONEY_SCALE, PERCENT_SCALE, QUANTITY_SCALE, from_micros, from_scaled, to_micros, to_scaled,
 };
-use crate::entity::{idempotency_key, invoice, order, order_exception, order_line};
+use crate::entity::{idempotency_key, invoice, order, order_exception, order_line, payment};
 use crate::store::{Store, storage};
 
 const CREATE_ORDER: &str = "createOrder";
@@ -391,8 +391,8 @@ impl OrderRepository for Store {
         if change.lines_changed {
             replace_lines(&txn, order).await?;
         }
-        // Receivables and exceptions follow the order's rep: a reassigned order's invoices and
-        // exceptions move with it (both are scoped by the rep they carry).
+        // Receivables and exceptions follow the order's rep: a reassigned order's invoices, their
+        // payments and its exceptions move with it (all are scoped by the rep they carry).
         if change
             .events
             .iter()
@@ -404,6 +404,15 @@ impl OrderRepository for Store {
                     sea_orm::sea_query::Expr::value(order.sales_rep_id.0),
                 )
                 .filter(invoice::Column::OrderId.eq(order.id.0))
+                .exec(&txn)
+                .await
+                .map_err(storage)?;
+            payment::Entity::update_many()
+                .col_expr(
+                    payment::Column::SalesRepId,
+                    sea_orm::sea_query::Expr::value(order.sales_rep_id.0),
+                )
+                .filter(payment::Column::OrderId.eq(order.id.0))
                 .exec(&txn)
                 .await
                 .map_err(storage)?;

@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use domain::OrderId;
 use domain::catalog::Customer;
 use domain::event::OrderEventKind;
+use domain::lifecycle::reassign;
 use domain::ports::{
     AnalyticsFilter, AnalyticsRepository, CustomerActivity, CustomerRepository, DueInvoices,
     OpenReceivable, OrderRepository, QualityCounts, RepAmount, SettlementRecord,
@@ -17,7 +18,9 @@ use domain::user::{Scope, User};
 use persistence::Store;
 
 use crate::analytics::{confirm_promising, day, march, raise, submit, track};
-use crate::fixtures::{Desk, OtherTeam, apply, currency, dec, draft, line, load, profile};
+use crate::fixtures::{
+    Desk, OtherTeam, actor, apply, change, currency, dec, draft, line, load, profile,
+};
 use crate::settlement::{issue, pay, plan_void, save};
 
 backend_tests!(
@@ -200,13 +203,43 @@ async fn invoiced_and_collected_count_the_periods_valid_invoices_and_payments(st
             .is_empty()
     );
 
+    // A reassigned order's invoices and payments move to the new rep together: P1's 400 is
+    // R2's now.
+    let p1 = l.orders[0];
+    let before = load(&store, p1).await;
+    let decision = reassign(
+        &before,
+        r2.id,
+        Some("territory"),
+        &actor(&l.desk.admin),
+        noon(4, 5),
+    )
+    .unwrap();
+    store
+        .save_order(change(
+            &decision,
+            before.version,
+            l.desk.admin.id,
+            noon(4, 5),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.collected(Scope::All, &march()).await.unwrap(),
+        vec![amount(r1, "EUR", 1, "500"), amount(r2, "EUR", 2, "600")]
+    );
+    assert_eq!(
+        store.invoiced(Scope::All, &month(2)).await.unwrap(),
+        vec![amount(r1, "EUR", 1, "500"), amount(r2, "EUR", 1, "1000")]
+    );
+
     // Payments carry their invoice's rep, customer and currency; migration 000009 copied them
     // onto the payments stored before it: the same figures from its backfill.
     store.revert_migrations(1).await.unwrap();
     store.migrate().await.unwrap();
     assert_eq!(
         store.collected(Scope::All, &march()).await.unwrap(),
-        vec![amount(r1, "EUR", 2, "900"), amount(r2, "EUR", 1, "200")]
+        vec![amount(r1, "EUR", 1, "500"), amount(r2, "EUR", 2, "600")]
     );
     assert_eq!(
         store.collected(Scope::All, &beta).await.unwrap(),
