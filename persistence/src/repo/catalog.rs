@@ -111,6 +111,23 @@ pub(super) fn scope_condition(
     }
 }
 
+impl Store {
+    /// Whose orders a [`Scope::Team`] covers: the manager's own and their reps'. Must agree
+    /// with [`scope_condition`].
+    pub(super) async fn team_members(&self, manager: UserId) -> Result<Vec<i64>, RepoError> {
+        let mut members: Vec<i64> = user::Entity::find()
+            .select_only()
+            .column(user::Column::Id)
+            .filter(user::Column::ManagerId.eq(manager.0))
+            .into_tuple()
+            .all(&self.db)
+            .await
+            .map_err(storage)?;
+        members.push(manager.0);
+        Ok(members)
+    }
+}
+
 /// Re-reads a version after an UPDATE matched nothing, to tell "gone" from "stale".
 fn stale(entity: &'static str, id: i64, expected: i64, actual: Option<i64>) -> RepoError {
     match actual {

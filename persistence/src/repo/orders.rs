@@ -16,9 +16,10 @@ use domain::ports::{
 };
 use domain::user::Scope;
 use domain::{CustomerId, OrderId, ProductId, UserId};
+use sea_orm::sea_query::{Alias, Asterisk, Query, UnionType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, SqlErr,
 };
 
 use super::catalog::scope_condition;
@@ -449,39 +450,84 @@ impl OrderRepository for Store {
         filter: &OrderFilter,
         page: PageRequest,
     ) -> Result<Page<Order>, RepoError> {
-        let mut query = order::Entity::find().filter(scope_condition(
-            scope,
-            order::Column::SalesRepId,
-            order::Column::CustomerId,
-        ));
+        let mut narrowing = Condition::all();
         if !filter.statuses.is_empty() {
-            query = query
-                .filter(order::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));
+            narrowing = narrowing
+                .add(order::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));
         }
         if let Some(customer) = filter.customer_id {
-            query = query.filter(order::Column::CustomerId.eq(customer.0));
+            narrowing = narrowing.add(order::Column::CustomerId.eq(customer.0));
         }
         if let Some(rep) = filter.sales_rep_id {
-            query = query.filter(order::Column::SalesRepId.eq(rep.0));
+            narrowing = narrowing.add(order::Column::SalesRepId.eq(rep.0));
         }
         if let Some(from) = filter.created_from {
-            query = query.filter(order::Column::CreatedAt.gte(to_micros(from)));
+            narrowing = narrowing.add(order::Column::CreatedAt.gte(to_micros(from)));
         }
         if let Some(to) = filter.created_to {
-            query = query.filter(order::Column::CreatedAt.lt(to_micros(to)));
+            narrowing = narrowing.add(order::Column::CreatedAt.lt(to_micros(to)));
         }
         if let Some(search) = filter.search.as_deref().filter(|s| !s.trim().is_empty()) {
-            query = query.filter(search_condition(order::Column::SearchText, search));
+            narrowing = narrowing.add(search_condition(order::Column::SearchText, search));
         }
         if let Some(after) = page.after {
-            query = query.filter(order::Column::Id.lt(after));
+            narrowing = narrowing.add(order::Column::Id.lt(after));
         }
-        let rows = query
-            .order_by_desc(order::Column::Id)
-            .limit(fetch_limit(page))
+        let newest = |condition: Condition| {
+            order::Entity::find()
+                .filter(condition)
+                .order_by_desc(order::Column::Id)
+                .limit(fetch_limit(page))
+        };
+        let rows = match scope {
+            // A team's orders newest first: SQLite cannot merge the members' ranges of the
+            // (sales_rep_id, id) index, and with a status filter it reads every order of those
+            // statuses, whoever's, to find the team's (10 ms a page on 1M orders). A page per
+            // member, merged: bounded by the page size, not the table.
+            Scope::Team(manager) => {
+                let members = self.team_members(manager).await?;
+                let pages = members.iter().enumerate().map(|(i, rep)| {
+                    Query::select()
+                        .column(Asterisk)
+                        .from_subquery(
+                            newest(narrowing.clone().add(order::Column::SalesRepId.eq(*rep)))
+                                .into_query(),
+                            Alias::new(format!("member{i}")),
+                        )
+                        .take()
+                });
+                let mut pages = pages.collect::<Vec<_>>().into_iter();
+                let Some(mut merged) = pages.next() else {
+                    return Ok(Page {
+                        items: Vec::new(),
+                        has_next: false,
+                    });
+                };
+                for member_page in pages {
+                    merged.union(UnionType::All, member_page);
+                }
+                let statement = self.db.get_database_backend().build(
+                    Query::select()
+                        .column(Asterisk)
+                        .from_subquery(merged, Alias::new("team"))
+                        .order_by(order::Column::Id, sea_orm::Order::Desc)
+                        .limit(fetch_limit(page)),
+                );
+                order::Entity::find()
+                    .from_raw_sql(statement)
+                    .all(&self.db)
+                    .await
+                    .map_err(storage)?
+            }
+            _ => newest(narrowing.add(scope_condition(
+                scope,
+                order::Column::SalesRepId,
+                order::Column::CustomerId,
+            )))
             .all(&self.db)
             .await
-            .map_err(storage)?;
+            .map_err(storage)?,
+        };
         let mut page_rows = into_page(rows, page);
         let items = self
             .with_lines(&self.db, std::mem::take(&mut page_rows.items))

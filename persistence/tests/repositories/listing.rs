@@ -178,6 +178,26 @@ async fn lists_apply_scope_and_filters_and_page_newest_first(store: Store) {
         team_pages.iter().map(Vec::len).collect::<Vec<_>>(),
         vec![4, 2]
     );
+    // A team's page merges a page per member: every order once, newest first, across pages
+    // that each mix members.
+    let team_pages = all_pages(&store, Scope::Team(manager.id), &none, 2).await;
+    assert_eq!(team_pages.len(), 3);
+    assert_eq!(
+        team_pages.concat(),
+        newest_first(&orders, &[0, 1, 3, 4, 5, 7])
+    );
+    let of_rep1 = OrderFilter {
+        sales_rep_id: Some(rep1.id),
+        ..OrderFilter::default()
+    };
+    assert_eq!(
+        ids(&store, Scope::Team(manager.id), &of_rep1).await,
+        newest_first(&orders, &[0, 3, 7])
+    );
+    assert_eq!(
+        ids(&store, Scope::Team(other_manager.id), &of_rep1).await,
+        vec![]
+    );
 
     // Filters, alone and with a scope.
     let cancelled = OrderFilter {
