@@ -43,6 +43,15 @@ async fn counted_store(demo: bool) -> (tempfile::TempDir, Store, Arc<AtomicUsize
     (dir, store, counter)
 }
 
+/// The demo admin (user 1), who sees everything.
+fn admin() -> Auth {
+    Auth::User(Actor {
+        user_id: UserId(1),
+        role: Role::Admin,
+        customer_id: None,
+    })
+}
+
 fn schema(store: &Store) -> api::graphql::AppSchema {
     build_schema(
         Services {
@@ -65,11 +74,7 @@ fn schema(store: &Store) -> api::graphql::AppSchema {
 async fn listing_fifty_orders_costs_the_same_statements_as_listing_five() {
     let (_dir, store, counter) = counted_store(true).await;
     let schema = schema(&store);
-    let admin = Auth::User(Actor {
-        user_id: UserId(1),
-        role: Role::Admin,
-        customer_id: None,
-    });
+    let admin = admin();
 
     let mut counts = Vec::new();
     for first in [5, 50] {
@@ -118,11 +123,7 @@ async fn listing_fifty_orders_costs_the_same_statements_as_listing_five() {
 async fn too_deep_and_too_complex_queries_are_refused_before_any_statement_runs() {
     let (_dir, store, counter) = counted_store(false).await;
     let schema = schema(&store);
-    let admin = Auth::User(Actor {
-        user_id: UserId(1),
-        role: Role::Admin,
-        customer_id: None,
-    });
+    let admin = admin();
     let deep = "{ orders(first: 1) { nodes { customer { orders(first: 1) { nodes { customer { orders(first: 1) { nodes { customer { orders(first: 1) { nodes { id } } } } } } } } } } } }";
     let wide = format!(
         "{{ {} }}",
@@ -155,11 +156,7 @@ async fn too_deep_and_too_complex_queries_are_refused_before_any_statement_runs(
 async fn reports_in_one_request_read_the_rows_they_share_once() {
     let (_dir, store, counter) = counted_store(true).await;
     let schema = schema(&store);
-    let admin = Auth::User(Actor {
-        user_id: UserId(1),
-        role: Role::Admin,
-        customer_id: None,
-    });
+    let admin = admin();
     let aging = "receivablesAging(filter: $f) { currencies { currency invoiced { amount } \
                  collected { amount } outstanding { amount } over90 { amount } dsoDays } }";
     let cards = "repScorecards(filter: $f) { salesRepId collectionRate \

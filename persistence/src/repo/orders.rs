@@ -19,7 +19,7 @@ use domain::{CustomerId, OrderId, ProductId, UserId};
 use sea_orm::sea_query::{Alias, Asterisk, Query, UnionType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, SqlErr,
+    NotSet, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, SqlErr,
 };
 
 use super::catalog::scope_condition;
@@ -124,13 +124,33 @@ fn mutable_columns(order: &Order) -> Result<order::ActiveModel, RepoError> {
 
 /// Writes an order's mutable columns if its stored version is still `expected_version`. On a
 /// mismatch the transaction is rolled back and the error tells "stale" (`Conflict`) from "gone".
+/// Which of an order row's indexed columns an update may have changed. SQLite rewrites every
+/// index entry holding a column the UPDATE assigns, changed or not, and most indexes carry the
+/// rep and the total (the analytics covering indexes): assigning them on every transition made
+/// `transitionOrder` 13 % slower. Only reassignments change the rep, only new lines the total.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Touched {
+    /// The order was reassigned.
+    pub rep: bool,
+    /// The lines (and so the total) were rewritten.
+    pub lines: bool,
+}
+
 pub(super) async fn update_order_row(
     txn: &DatabaseTransaction,
     order: &Order,
     expected_version: i64,
+    touched: Touched,
 ) -> Result<(), RepoError> {
+    let mut row = mutable_columns(order)?;
+    if !touched.rep {
+        row.sales_rep_id = NotSet;
+    }
+    if !touched.lines {
+        row.total_e4 = NotSet;
+    }
     let result = order::Entity::update_many()
-        .set(mutable_columns(order)?)
+        .set(row)
         .filter(order::Column::Id.eq(order.id.0))
         .filter(order::Column::Version.eq(expected_version))
         .exec(txn)
@@ -155,6 +175,22 @@ pub(super) async fn update_order_row(
             },
         });
     }
+    Ok(())
+}
+
+/// Moves the rows of `order` in `E` (which carry the rep they count under) to its rep.
+async fn follow_rep<E: EntityTrait>(
+    txn: &DatabaseTransaction,
+    order: &Order,
+    rep: E::Column,
+    order_id: E::Column,
+) -> Result<(), RepoError> {
+    E::update_many()
+        .col_expr(rep, sea_orm::sea_query::Expr::value(order.sales_rep_id.0))
+        .filter(order_id.eq(order.id.0))
+        .exec(txn)
+        .await
+        .map_err(storage)?;
     Ok(())
 }
 
@@ -387,45 +423,28 @@ impl OrderRepository for Store {
 
     async fn save_order(&self, change: OrderChange<'_>) -> Result<Vec<StoredEvent>, RepoError> {
         let order = change.order;
+        let reassigned = change
+            .events
+            .iter()
+            .any(|e| matches!(e, OrderEventKind::OrderReassigned { .. }));
         let (txn, _turn) = self.begin_write().await?;
-        update_order_row(&txn, order, change.expected_version).await?;
+        let touched = Touched {
+            rep: reassigned,
+            lines: change.lines_changed,
+        };
+        update_order_row(&txn, order, change.expected_version, touched).await?;
         if change.lines_changed {
             replace_lines(&txn, order).await?;
         }
         // Receivables and exceptions follow the order's rep: a reassigned order's invoices, their
         // payments and its exceptions move with it (all are scoped by the rep they carry).
-        if change
-            .events
-            .iter()
-            .any(|e| matches!(e, OrderEventKind::OrderReassigned { .. }))
-        {
-            invoice::Entity::update_many()
-                .col_expr(
-                    invoice::Column::SalesRepId,
-                    sea_orm::sea_query::Expr::value(order.sales_rep_id.0),
-                )
-                .filter(invoice::Column::OrderId.eq(order.id.0))
-                .exec(&txn)
-                .await
-                .map_err(storage)?;
-            payment::Entity::update_many()
-                .col_expr(
-                    payment::Column::SalesRepId,
-                    sea_orm::sea_query::Expr::value(order.sales_rep_id.0),
-                )
-                .filter(payment::Column::OrderId.eq(order.id.0))
-                .exec(&txn)
-                .await
-                .map_err(storage)?;
-            order_exception::Entity::update_many()
-                .col_expr(
-                    order_exception::Column::SalesRepId,
-                    sea_orm::sea_query::Expr::value(order.sales_rep_id.0),
-                )
-                .filter(order_exception::Column::OrderId.eq(order.id.0))
-                .exec(&txn)
-                .await
-                .map_err(storage)?;
+        if reassigned {
+            use invoice::Column as I;
+            use order_exception::Column as E;
+            use payment::Column as P;
+            follow_rep::<invoice::Entity>(&txn, order, I::SalesRepId, I::OrderId).await?;
+            follow_rep::<payment::Entity>(&txn, order, P::SalesRepId, P::OrderId).await?;
+            follow_rep::<order_exception::Entity>(&txn, order, E::SalesRepId, E::OrderId).await?;
         }
         let stored = events::append(&txn, order, change.events, change.actor_id, change.at).await?;
         txn.commit().await.map_err(storage)?;

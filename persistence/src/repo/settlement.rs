@@ -23,7 +23,7 @@ use sea_orm::{
 };
 
 use super::catalog::scope_condition;
-use super::orders::update_order_row;
+use super::orders::{Touched, update_order_row};
 use super::{corrupt, events, fetch_limit, into_page};
 use crate::codec::{MONEY_SCALE, from_micros, from_scaled, to_micros, to_scaled};
 use crate::entity::{collection_activity, idempotency_key, invoice, payment};
@@ -186,7 +186,12 @@ impl Store {
             });
         }
         let order = change.order;
-        update_order_row(&txn, order, change.expected_version).await?;
+        // Payments and invoices change neither the rep nor the lines.
+        let touched = Touched {
+            rep: false,
+            lines: false,
+        };
+        update_order_row(&txn, order, change.expected_version, touched).await?;
         let at = to_micros(change.at);
         let mut events = change.events;
 

@@ -25,7 +25,7 @@ use sea_orm::{
 };
 
 use super::catalog::scope_condition;
-use super::orders::{replace_lines, update_order_row};
+use super::orders::{Touched, replace_lines, update_order_row};
 use super::{corrupt, events, fetch_limit, into_page};
 use crate::codec::{MONEY_SCALE, from_micros, from_scaled, to_micros, to_scaled};
 use crate::entity::{change_request, milestone, order, order_exception, order_revision, shipment};
@@ -382,7 +382,11 @@ impl Store {
     ) -> Result<TrackingSaved, RepoError> {
         let order = change.order;
         let (txn, _turn) = self.begin_write().await?;
-        update_order_row(&txn, order, change.expected_version).await?;
+        let touched = Touched {
+            rep: false,
+            lines: change.lines_changed,
+        };
+        update_order_row(&txn, order, change.expected_version, touched).await?;
         if change.lines_changed {
             replace_lines(&txn, order).await?;
         }

@@ -31,6 +31,7 @@ backend_tests!(
     sales_filters_and_scopes_narrow_the_orders_counted,
     top_customers_and_products_rank_by_value_within_each_currency,
     the_pipeline_counts_open_orders_now_and_conversion_and_findings_of_the_period,
+    an_edited_drafts_value_is_its_new_total,
     stage_durations_and_deliveries_cover_orders_whose_stage_ended_in_the_period,
     exceptions_of_the_period_group_by_kind_root_cause_and_currency_with_their_lessons,
 );
@@ -884,5 +885,49 @@ async fn exceptions_of_the_period_group_by_kind_root_cause_and_currency_with_the
             "150",
             5
         )]
+    );
+}
+
+/// The stored total follows the lines: the pipeline values an edited draft by its new lines,
+/// and a change that leaves the lines alone (submitting it) keeps that total.
+async fn an_edited_drafts_value_is_its_new_total(store: Store) {
+    let desk = Desk::set_up(&store).await;
+    let lines = vec![line(1, &desk.widget, dec("10"), dec("100"), dec("0"))];
+    let id = store
+        .create_order(draft(&desk.customer, lines, at(0)), desk.rep.id, None)
+        .await
+        .unwrap()
+        .order
+        .id;
+    let mut content = load(&store, id).await.content;
+    content.lines = vec![line(1, &desk.widget, dec("3"), dec("100"), dec("0"))];
+    apply(
+        &store,
+        id,
+        OrderCommand::UpdateDraft(content),
+        &desk.rep,
+        at(10),
+    )
+    .await;
+    let drafts = |open: Vec<OpenOrders>| {
+        open.into_iter()
+            .map(|o| (o.status, o.orders, o.value))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        drafts(store.open_orders(Scope::All, &march()).await.unwrap()),
+        vec![(OrderStatus::Draft, 1, dec("300"))]
+    );
+    apply(
+        &store,
+        id,
+        OrderCommand::Submit { findings: vec![] },
+        &desk.rep,
+        at(20),
+    )
+    .await;
+    assert_eq!(
+        drafts(store.open_orders(Scope::All, &march()).await.unwrap()),
+        vec![(OrderStatus::Approved, 1, dec("300"))]
     );
 }

@@ -224,6 +224,7 @@ async fn invoiced_and_collected_count_the_periods_valid_invoices_and_payments(st
         ))
         .await
         .unwrap();
+    assert_eq!(load(&store, p1).await.sales_rep_id, r2.id, "the order row");
     assert_eq!(
         store.collected(Scope::All, &march()).await.unwrap(),
         vec![amount(r1, "EUR", 1, "500"), amount(r2, "EUR", 2, "600")]
