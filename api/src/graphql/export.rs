@@ -110,12 +110,42 @@ impl ExportKpis {
             }
             AnalyticsReport::RepScorecards => export::rep_scorecards(&reports.scorecards().await?),
         };
-        if csv.rows() > MAX_EXPORT_ROWS {
-            return Err(ApiError::LimitExceeded(format!(
-                "the export would hold {} rows, at most {MAX_EXPORT_ROWS} are allowed: narrow the filter",
-                csv.rows()
-            )));
+        within_limit(csv, MAX_EXPORT_ROWS)
+    }
+}
+
+/// The export's text, or LIMIT_EXCEEDED when it would hold more than `max` data rows.
+fn within_limit(csv: export::Csv, max: usize) -> ApiResult<String> {
+    if csv.rows() > max {
+        return Err(ApiError::LimitExceeded(format!(
+            "the export would hold {} rows, at most {max} are allowed: narrow the filter",
+            csv.rows()
+        )));
+    }
+    Ok(csv.into_text())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sheet(rows: usize) -> export::Csv {
+        let mut csv = export::Csv::new(&["n"]);
+        for n in 0..rows {
+            csv.row([n.to_string()]);
         }
-        Ok(csv.into_text())
+        csv
+    }
+
+    #[test]
+    fn an_export_at_the_limit_is_whole_and_one_row_more_is_refused() {
+        let text = within_limit(sheet(3), 3).unwrap();
+        assert_eq!(text.lines().count(), 4, "a header and every row: {text:?}");
+        match within_limit(sheet(4), 3) {
+            Err(ApiError::LimitExceeded(message)) => {
+                assert!(message.contains("4 rows, at most 3"), "{message}");
+            }
+            other => panic!("expected LIMIT_EXCEEDED, got {other:?}"),
+        }
     }
 }
