@@ -719,8 +719,8 @@ impl AnalyticsRepository for Store {
         // day decides (`fully_paid_on` is the day of the payment that completed it), so every
         // such invoice still has money owed. Never settled, or settled after the end: two
         // ranges of the covering index on `fully_paid_on` (a ledger's settled past is most of
-        // it), read as two queries because an OR of the two makes SQLite scan another index.
-        let settled_after = |settled: Condition| {
+        // it), joined by UNION ALL: written as an OR, SQLite scans another index instead.
+        let owed_part = |settled: Condition| {
             Query::select()
                 .columns([I::SalesRepId, I::Currency, I::DueOn, I::AmountE4, I::PaidE4])
                 .from(invoice::Entity)
@@ -753,10 +753,10 @@ impl AnalyticsRepository for Store {
         // What is owed now (amount less everything paid), then the payments received since the
         // period ended added back: those are few for a recent period, unlike the payments of
         // every open invoice before it.
-        let mut unsettled = settled_after(Condition::all().add(I::FullyPaidOn.is_null()));
+        let mut unsettled = owed_part(Condition::all().add(I::FullyPaidOn.is_null()));
         unsettled.union(
             UnionType::All,
-            settled_after(Condition::all().add(I::FullyPaidOn.gt(last))),
+            owed_part(Condition::all().add(I::FullyPaidOn.gt(last))),
         );
         let owed_now = Query::select()
             .column(I::SalesRepId)

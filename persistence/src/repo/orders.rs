@@ -122,8 +122,6 @@ fn mutable_columns(order: &Order) -> Result<order::ActiveModel, RepoError> {
     })
 }
 
-/// Writes an order's mutable columns if its stored version is still `expected_version`. On a
-/// mismatch the transaction is rolled back and the error tells "stale" (`Conflict`) from "gone".
 /// Which of an order row's indexed columns an update may have changed. SQLite rewrites every
 /// index entry holding a column the UPDATE assigns, changed or not, and most indexes carry the
 /// rep and the total (the analytics covering indexes): assigning them on every transition made
@@ -136,6 +134,9 @@ pub(super) struct Touched {
     pub lines: bool,
 }
 
+/// Writes an order's mutable columns (of the rep and the total, only the `touched` ones) if its
+/// stored version is still `expected_version`. On a mismatch the transaction is rolled back and
+/// the error tells "stale" (`Conflict`) from "gone".
 pub(super) async fn update_order_row(
     txn: &DatabaseTransaction,
     order: &Order,
