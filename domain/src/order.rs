@@ -396,6 +396,31 @@ pub struct NewOrder {
 }
 
 impl NewOrder {
+    /// The order as created: a DRAFT at version 1, revision 0, with nothing decided yet.
+    /// `id` and `number` are storage's (or the bulk loader's) to assign.
+    #[must_use]
+    pub fn into_draft(self, id: OrderId, number: String) -> Order {
+        Order {
+            id,
+            number,
+            customer_id: self.customer_id,
+            sales_rep_id: self.sales_rep_id,
+            currency: self.currency,
+            status: OrderStatus::Draft,
+            held_from: None,
+            payment_status: PaymentStatus::Uninvoiced,
+            content: self.content,
+            confirmation: None,
+            findings: Vec::new(),
+            cancel_reason: None,
+            expected_date: None,
+            version: 1,
+            revision: 0,
+            created_at: self.created_at,
+            updated_at: self.created_at,
+        }
+    }
+
     /// Sum of rounded line totals, as [`Order::total`].
     #[must_use]
     pub fn total(&self) -> Decimal {

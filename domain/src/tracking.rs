@@ -518,6 +518,24 @@ pub struct OrderException {
     pub resolved_at: Option<DateTime<Utc>>,
 }
 
+impl OrderException {
+    /// A just-raised exception: open, not analysed yet.
+    #[must_use]
+    pub fn open(id: i64, details: NewException) -> Self {
+        Self {
+            id,
+            details,
+            root_cause: None,
+            actions: None,
+            status: ExceptionStatus::Open,
+            resolution: None,
+            lessons_learned: None,
+            resolved_by: None,
+            resolved_at: None,
+        }
+    }
+}
+
 /// The longest delay an exception may announce: two years.
 pub const MAX_DELAY_DAYS: u32 = 730;
 

@@ -13,17 +13,18 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 use domain::catalog::{Customer, CustomerProfile, PaymentTerms, Product, ProductDetails, Sku};
-use domain::lifecycle::{OrderCommand, OrderStatus, PaymentStatus, decide};
+use domain::lifecycle::{OrderCommand, OrderStatus, decide};
 use domain::money::{Currency, Money};
 use domain::order::{
-    Confirmation, ConfirmationChannel, LineInput, Order, OrderContent, build_lines, creation_events,
+    Confirmation, ConfirmationChannel, LineInput, NewOrder, Order, OrderContent, build_lines,
+    creation_events,
 };
 use domain::ports::{CustomerRepository, ProductRepository, UserRepository};
 use domain::review::{CreditPosition, ProductFacts, ReviewContext, ReviewPolicy, evaluate};
 use domain::settlement::{Invoice, NewPayment, PaymentMethod, check_payment, plan_invoice};
 use domain::tracking::{
-    ExceptionKind, ExceptionStatus, NewException, OrderException, Severity, raise_exception,
-    resolve_exception, update_exception,
+    ExceptionKind, NewException, OrderException, Severity, raise_exception, resolve_exception,
+    update_exception,
 };
 use domain::user::{Actor, Email, NewUser, Role, User};
 use domain::{OrderId, ProductId, UserId};
@@ -356,25 +357,14 @@ fn one_order(
         customer_po: Some(format!("PO-{}-{}", customer.id.0, ids.order_number)),
         notes: None,
     };
-    let order = Order {
-        id: OrderId(ids.order_id),
-        number: order_number(ids.order_number),
+    let order = NewOrder {
         customer_id: customer.id,
         sales_rep_id: rep.id,
         currency: world.eur,
-        status: OrderStatus::Draft,
-        held_from: None,
-        payment_status: PaymentStatus::Uninvoiced,
         content,
-        confirmation: None,
-        findings: Vec::new(),
-        cancel_reason: None,
-        expected_date: None,
-        version: 1,
-        revision: 0,
         created_at: created,
-        updated_at: created,
-    };
+    }
+    .into_draft(OrderId(ids.order_id), order_number(ids.order_number));
     ids.order_id += 1;
     ids.order_number += 1;
     let mut h = History {
@@ -669,17 +659,7 @@ fn raise(
     )
     .map_err(|e| format!("{}: {e}", h.order.number))?;
     h.record(next, events, rep, at);
-    let mut exception = OrderException {
-        id: ids.exception_id,
-        details,
-        root_cause: None,
-        actions: None,
-        status: ExceptionStatus::Open,
-        resolution: None,
-        lessons_learned: None,
-        resolved_by: None,
-        resolved_at: None,
-    };
+    let mut exception = OrderException::open(ids.exception_id, details);
     ids.exception_id += 1;
     // The raised event carries the id storage assigns; here it is known up front.
     for event in h.events.iter_mut().rev() {

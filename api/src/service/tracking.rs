@@ -20,9 +20,9 @@ use domain::review::Severity as ReviewSeverity;
 use domain::settlement::invoiced_per_line;
 use domain::tracking::{
     ChangeBasis, ChangeImpact, ChangeProposal, ChangeRequest, ChangeStatus, ExceptionKind,
-    ExceptionStatus, Milestone, MilestoneKind, NewChangeRequest, NewException, NewMilestone,
-    NewShipment, OrderException, OrderRevision, Severity, Shipment, ShipmentLine, all_delivered,
-    apply_change, decide_change, plan_shipment, preview_change, raise_exception, record_milestone,
+    Milestone, MilestoneKind, NewChangeRequest, NewException, NewMilestone, NewShipment,
+    OrderException, OrderRevision, Severity, Shipment, ShipmentLine, all_delivered, apply_change,
+    decide_change, plan_shipment, preview_change, raise_exception, record_milestone,
     resolve_exception, update_exception,
 };
 use domain::user::{Actor, Role};
@@ -411,17 +411,7 @@ impl Services {
             .await?;
         Ok(Tracked {
             order: next,
-            record: OrderException {
-                id: saved.new_id.unwrap_or_default(),
-                details: exception,
-                root_cause: None,
-                actions: None,
-                status: ExceptionStatus::Open,
-                resolution: None,
-                lessons_learned: None,
-                resolved_by: None,
-                resolved_at: None,
-            },
+            record: OrderException::open(saved.new_id.unwrap_or_default(), exception),
         })
     }
 

@@ -143,6 +143,22 @@ fn rep_amounts(rows: Vec<(i64, String, i64, i64)>) -> Result<Vec<RepAmount>, Rep
 }
 
 impl Store {
+    /// The rows of a query built with sea-query (a derived table or a UNION, which sea-orm's
+    /// `Select` cannot express), each as a tuple.
+    async fn tuples<T: sea_orm::TryGetableMany>(
+        &self,
+        query: &sea_orm::sea_query::SelectStatement,
+    ) -> Result<Vec<T>, RepoError> {
+        self.db
+            .query_all(query)
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .map(|row| row.try_get_many_by_index())
+            .collect::<Result<_, _>>()
+            .map_err(storage)
+    }
+
     /// The currencies of the orders `condition` selects.
     async fn currencies(&self, condition: Condition) -> Result<Vec<String>, RepoError> {
         order::Entity::find()
@@ -626,15 +642,7 @@ impl AnalyticsRepository for Store {
             .from_subquery(inner, Alias::new("per_order"))
             .group_by_col(order::Column::SalesRepId)
             .order_by(order::Column::SalesRepId, sea_orm::Order::Asc);
-        let rows: Vec<(i64, i64, i64, i64, i64, i64)> = self
-            .db
-            .query_all(&outer)
-            .await
-            .map_err(storage)?
-            .into_iter()
-            .map(|row| row.try_get_many_by_index())
-            .collect::<Result<_, _>>()
-            .map_err(storage)?;
+        let rows: Vec<(i64, i64, i64, i64, i64, i64)> = self.tuples(&outer).await?;
         rows.into_iter()
             .map(
                 |(rep, orders, with_changes, changes, with_exceptions, exceptions)| {
@@ -769,15 +777,7 @@ impl AnalyticsRepository for Store {
             .group_by_col(I::Currency)
             .add_group_by([Expr::cust(bucket.clone())])
             .take();
-        let owed_now: Vec<(i64, String, String, i64, i64)> = self
-            .db
-            .query_all(&owed_now)
-            .await
-            .map_err(storage)?
-            .into_iter()
-            .map(|row| row.try_get_many_by_index())
-            .collect::<Result<_, _>>()
-            .map_err(storage)?;
+        let owed_now: Vec<(i64, String, String, i64, i64)> = self.tuples(&owed_now).await?;
         let paid_since: Vec<(i64, String, String, i64)> = payment::Entity::find()
             .select_only()
             .column(I::SalesRepId)

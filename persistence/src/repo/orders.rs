@@ -345,25 +345,7 @@ impl Store {
         }
         let number =
             super::bulk::order_number(events::take_counter(&txn, "order_number", 1).await?);
-        let mut order = Order {
-            id: OrderId(0),
-            number,
-            customer_id: new.customer_id,
-            sales_rep_id: new.sales_rep_id,
-            currency: new.currency,
-            status: OrderStatus::Draft,
-            held_from: None,
-            payment_status: PaymentStatus::Uninvoiced,
-            content: new.content,
-            confirmation: None,
-            findings: Vec::new(),
-            cancel_reason: None,
-            expected_date: None,
-            version: 1,
-            revision: 0,
-            created_at: new.created_at,
-            updated_at: new.created_at,
-        };
+        let mut order = new.into_draft(OrderId(0), number);
         let inserted = new_order_row(&order)?.insert(&txn).await.map_err(storage)?;
         order.id = OrderId(inserted.id);
         insert_lines(&txn, &order).await?;
@@ -387,7 +369,7 @@ impl Store {
             })?;
         }
         let events = creation_events(&order);
-        let stored = events::append(&txn, &order, events, actor_id, new.created_at).await?;
+        let stored = events::append(&txn, &order, events, actor_id, order.created_at).await?;
         txn.commit().await.map_err(storage)?;
         Ok(Created {
             order,

@@ -7,7 +7,8 @@ use tests::json::pretty;
 use tests::{Backend, Role, TestApp, UserOptions, assert_error, data, spawn_app};
 
 use crate::fixtures::{
-    Shop, confirm_order, dec, decimal, id_of, move_order, order_in, submit, version_of,
+    Shop, confirm_order, dec, decimal, id_of, invoice_all, move_order, order_in, pay, submit,
+    version_of,
 };
 
 backend_tests!(
@@ -225,34 +226,6 @@ async fn the_sales_summary_shows_each_staff_member_the_submitted_orders_they_may
             .await;
         assert_error(&body, "BAD_USER_INPUT");
     }
-}
-
-/// Issues an invoice for everything on `order` and returns (invoice id, order after it).
-async fn invoice_all(app: &TestApp, token: &str, order: &Value) -> (String, Value) {
-    let body = app
-        .gql(
-            "mutation($id: ID!, $v: Int!) { issueInvoice(orderId: $id, expectedVersion: $v) {
-               invoice { id } order { id status version }
-             } }",
-            json!({ "id": id_of(order), "v": version_of(order) }),
-            Some(token),
-        )
-        .await;
-    let payload = &data(&body)["issueInvoice"];
-    (id_of(&payload["invoice"]), payload["order"].clone())
-}
-
-async fn pay(app: &TestApp, token: &str, invoice_id: &str, amount: &str) {
-    let body = app
-        .gql(
-            "mutation($id: ID!, $input: PaymentInput!) {
-               recordPayment(invoiceId: $id, input: $input) { payment { id } }
-             }",
-            json!({ "id": invoice_id, "input": { "amount": amount, "method": "BANK_TRANSFER" } }),
-            Some(token),
-        )
-        .await;
-    data(&body);
 }
 
 const CASH_KPIS: &str = "query($filter: AnalyticsFilter!) { analytics {

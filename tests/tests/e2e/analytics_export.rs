@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use tests::json::pretty;
 use tests::{Backend, Role, TestApp, UserOptions, assert_error, data, spawn_app};
 
-use crate::fixtures::{Shop, id_of, move_order, text, version_of};
+use crate::fixtures::{Shop, invoice_all, move_order, pay, text};
 
 backend_tests!(an_export_holds_the_reports_figures_as_csv_for_the_callers_scope);
 
@@ -50,34 +50,6 @@ async fn export(
     text(&data(&body)["analytics"]["exportCsv"])
 }
 
-/// Issues an invoice for the whole `order` (NET_30: due in 30 days) and returns its id.
-async fn invoice(app: &TestApp, token: &str, order: &Value) -> String {
-    let body = app
-        .gql(
-            "mutation($orderId: ID!, $v: Int!) {
-               issueInvoice(orderId: $orderId, expectedVersion: $v) { invoice { id } }
-             }",
-            json!({ "orderId": id_of(order), "v": version_of(order) }),
-            Some(token),
-        )
-        .await;
-    id_of(&data(&body)["issueInvoice"]["invoice"])
-}
-
-async fn pay(app: &TestApp, token: &str, invoice_id: &str, amount: &str) {
-    let body = app
-        .gql(
-            "mutation($id: ID!, $input: PaymentInput!) {
-               recordPayment(invoiceId: $id, input: $input) { payment { id } }
-             }",
-            json!({ "id": invoice_id, "input": {
-                "amount": amount, "method": "BANK_TRANSFER", "reference": "TX 1" } }),
-            Some(token),
-        )
-        .await;
-    data(&body);
-}
-
 async fn an_export_holds_the_reports_figures_as_csv_for_the_callers_scope(backend: Backend) {
     let app = spawn_app(backend).await;
     let shop = Shop::open(&app).await;
@@ -97,7 +69,7 @@ async fn an_export_holds_the_reports_figures_as_csv_for_the_callers_scope(backen
     )
     .await;
     shop.draft(&app).await;
-    let invoice_id = invoice(&app, &shop.rep.token, &first).await;
+    let (invoice_id, _) = invoice_all(&app, &shop.rep.token, &first).await;
     pay(&app, &shop.rep.token, &invoice_id, "200.00").await;
     let (today, period) = three_days();
 

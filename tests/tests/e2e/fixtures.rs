@@ -490,3 +490,34 @@ pub fn decimal(value: &Value) -> Decimal {
 pub fn dec(text: &str) -> Decimal {
     Decimal::from_str(text).expect("a decimal literal")
 }
+
+/// Issues an invoice for everything on `order` (at its version) and returns (invoice id, order
+/// after it).
+pub async fn invoice_all(app: &TestApp, token: &str, order: &Value) -> (String, Value) {
+    let body = app
+        .gql(
+            "mutation($id: ID!, $v: Int!) { issueInvoice(orderId: $id, expectedVersion: $v) {
+               invoice { id } order { id status version }
+             } }",
+            json!({ "id": id_of(order), "v": version_of(order) }),
+            Some(token),
+        )
+        .await;
+    let payload = &data(&body)["issueInvoice"];
+    (id_of(&payload["invoice"]), payload["order"].clone())
+}
+
+/// Records a bank transfer of `amount` against the invoice; it must succeed.
+pub async fn pay(app: &TestApp, token: &str, invoice_id: &str, amount: &str) {
+    let body = app
+        .gql(
+            "mutation($id: ID!, $input: PaymentInput!) {
+               recordPayment(invoiceId: $id, input: $input) { payment { id } }
+             }",
+            json!({ "id": invoice_id, "input": {
+                "amount": amount, "method": "BANK_TRANSFER", "reference": "TX 1" } }),
+            Some(token),
+        )
+        .await;
+    data(&body);
+}
