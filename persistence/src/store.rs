@@ -6,10 +6,12 @@ use std::time::Duration;
 use domain::ports::RepoError;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqlErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, ExecResult, QueryResult, SqlErr, SqliteTransactionMode, Statement, TransactionOptions,
+    TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
+use tokio::sync::watch;
 
 use crate::migration::Migrator;
 
@@ -44,14 +46,9 @@ impl Default for StoreOptions {
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(crate) db: DatabaseConnection,
-    /// SQLite only: one write transaction at a time, queued here (see [`Store::begin_write`]).
-    write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// SQLite only: writers queue here for the shared transaction (see [`Store::begin_write`]).
+    write_queue: Option<WriteQueue>,
 }
-
-/// Held for the life of a write transaction: the turn of this transaction at SQLite's one
-/// writer lock. Declare it after the transaction so an early return drops both together.
-#[must_use = "the transaction loses its turn when the gate is dropped"]
-pub(crate) struct WriteGate(#[allow(dead_code)] Option<tokio::sync::OwnedMutexGuard<()>>);
 
 impl Store {
     /// Connects to `url` (`sqlite://path` or `postgres://...`). SQLite files are created if
@@ -90,9 +87,9 @@ impl Store {
                 .foreign_keys(true)
         });
         let db = Database::connect(connect).await.map_err(storage)?;
-        let write_gate = (db.get_database_backend() == DbBackend::Sqlite)
-            .then(|| Arc::new(tokio::sync::Mutex::new(())));
-        Ok(Self { db, write_gate })
+        let write_queue = (db.get_database_backend() == DbBackend::Sqlite)
+            .then(|| Arc::new(tokio::sync::Mutex::new(None)));
+        Ok(Self { db, write_queue })
     }
 
     /// Applies pending migrations.
@@ -171,29 +168,159 @@ impl Store {
         let _ = self.db.close().await;
     }
 
-    /// Starts a write transaction; keep the gate until it commits or rolls back.
+    /// Starts a write transaction: run its statements on it, then [`WriteTxn::commit`] (or
+    /// [`WriteTxn::rollback`]; dropping it rolls back).
     ///
-    /// On SQLite it is `BEGIN IMMEDIATE` (a deferred transaction that reads then writes fails
-    /// with SQLITE_BUSY at once instead of waiting for the lock), and writers of this process
-    /// take turns at an async mutex first: SQLite has one writer lock, and contenders waiting in
-    /// its busy handler sleep in steps of up to 100 ms, so a burst of concurrent writes would
-    /// spend most of its time asleep with the lock free. Queued here, the next writer starts
-    /// the moment the previous one commits, in arrival order. (Other processes on the same file
-    /// still meet the busy timeout.) PostgreSQL has row locks and needs no turns.
-    pub(crate) async fn begin_write(&self) -> Result<(DatabaseTransaction, WriteGate), RepoError> {
-        let turn = match &self.write_gate {
-            Some(gate) => Some(gate.clone().lock_owned().await),
-            None => None,
+    /// PostgreSQL has row locks: each write is its own transaction. SQLite has one writer
+    /// lock and pays an fsync per commit (`synchronous=FULL`), so writers of this process
+    /// share commits instead (group commit): the first writer to find no open transaction
+    /// begins one (`BEGIN IMMEDIATE`) and queues its closing behind the writers waiting at
+    /// that moment. Each writer in turn runs its statements inside a savepoint of that
+    /// transaction, so a writer that fails or rolls back undoes only its own changes. The
+    /// closing commits them all with one fsync, and only then does each writer's `commit`
+    /// return: nothing is reported stored before it is durable. With no other writer waiting
+    /// the transaction closes as soon as its one writer is done.
+    ///
+    /// Writers take turns at an async mutex, in arrival order. Waiting in SQLite's busy
+    /// handler instead sleeps in steps of up to 100 ms while the lock may already be free.
+    /// (Other processes on the same file still meet the busy timeout.)
+    pub(crate) async fn begin_write(&self) -> Result<WriteTxn, RepoError> {
+        let Some(queue) = &self.write_queue else {
+            let txn = self.db.begin().await.map_err(storage)?;
+            return Ok(WriteTxn { txn, turn: None });
         };
-        let txn = self
-            .db
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..TransactionOptions::default()
-            })
+        let mut turn = Arc::clone(queue).lock_owned().await;
+        let batch = match turn.as_mut() {
+            Some(batch) => batch,
+            None => {
+                let txn = self
+                    .db
+                    .begin_with_options(TransactionOptions {
+                        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                        ..TransactionOptions::default()
+                    })
+                    .await
+                    .map_err(storage)?;
+                // Spawned, so a writer that goes away cannot leave the transaction open. The
+                // mutex is fair: the closing runs after every writer queued before it.
+                tokio::spawn(close_batch(Arc::clone(queue)));
+                turn.insert(Batch {
+                    txn,
+                    committed: watch::channel(None).0,
+                })
+            }
+        };
+        let txn = batch.txn.begin().await.map_err(storage)?;
+        let committed = batch.committed.subscribe();
+        Ok(WriteTxn {
+            txn,
+            turn: Some(Turn { turn, committed }),
+        })
+    }
+}
+
+/// SQLite's shared write transaction and the news of its commit.
+#[derive(Debug)]
+struct Batch {
+    txn: DatabaseTransaction,
+    /// `None` until the batch is closed; then whether its commit succeeded.
+    committed: watch::Sender<Option<Result<(), String>>>,
+}
+
+/// The queue at SQLite's writer lock, holding the open batch if there is one.
+type WriteQueue = Arc<tokio::sync::Mutex<Option<Batch>>>;
+
+/// Commits the open batch once every writer queued before this call has had its turn.
+async fn close_batch(queue: WriteQueue) {
+    // The turn is held through the commit: the next batch's `BEGIN IMMEDIATE` would otherwise
+    // meet the lock still taken and sleep in SQLite's busy handler.
+    let mut turn = queue.lock_owned().await;
+    let Some(batch) = turn.take() else {
+        return;
+    };
+    let result = batch.txn.commit().await.map_err(|err| err.to_string());
+    batch.committed.send_replace(Some(result));
+}
+
+/// A writer's turn in the open SQLite batch.
+struct Turn {
+    turn: tokio::sync::OwnedMutexGuard<Option<Batch>>,
+    committed: watch::Receiver<Option<Result<(), String>>>,
+}
+
+/// One write transaction (see [`Store::begin_write`]): a transaction of its own on
+/// PostgreSQL, a savepoint in a shared transaction on SQLite.
+pub(crate) struct WriteTxn {
+    // Declared first, dropped first: an abandoned savepoint's rollback is queued on the
+    // connection while this writer still holds its turn.
+    txn: DatabaseTransaction,
+    turn: Option<Turn>,
+}
+
+impl WriteTxn {
+    /// Commits, and returns once the changes are durable.
+    ///
+    /// # Errors
+    /// `RepoError::Storage` when the database refuses the commit; on SQLite the whole batch
+    /// is then lost, and every writer in it is told so.
+    pub(crate) async fn commit(self) -> Result<(), RepoError> {
+        let Self { txn, turn } = self;
+        txn.commit().await.map_err(storage)?;
+        let Some(Turn {
+            turn,
+            mut committed,
+        }) = turn
+        else {
+            return Ok(());
+        };
+        drop(turn);
+        let outcome = committed
+            .wait_for(Option::is_some)
             .await
-            .map_err(storage)?;
-        Ok((txn, WriteGate(turn)))
+            .map_err(|_| RepoError::Storage("the write batch was abandoned".into()))?
+            .clone();
+        match outcome {
+            Some(Err(message)) => Err(RepoError::Storage(message)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Undoes this writer's changes (only its own, on SQLite).
+    ///
+    /// # Errors
+    /// `RepoError::Storage` when the database fails to roll back.
+    pub(crate) async fn rollback(self) -> Result<(), RepoError> {
+        let Self { txn, turn } = self;
+        let rolled_back = txn.rollback().await.map_err(storage);
+        drop(turn);
+        rolled_back
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for WriteTxn {
+    fn get_database_backend(&self) -> DbBackend {
+        self.txn.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.txn.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.txn.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.txn.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.txn.query_all_raw(stmt).await
+    }
+
+    fn support_returning(&self) -> bool {
+        self.txn.support_returning()
     }
 }
 
@@ -210,5 +337,119 @@ pub(crate) fn unique<'a>(field: &'static str, value: &'a str) -> impl Fn(DbErr) 
             value: value.to_owned(),
         },
         _ => storage(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+    use tokio::sync::oneshot;
+
+    use super::*;
+
+    /// A store on a fresh SQLite file with a scratch table, and a connection of its own that
+    /// sees only what has been committed.
+    async fn scratch() -> (tempfile::TempDir, Store, DatabaseConnection) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("batch.db").display());
+        let store = Store::connect(&url, &StoreOptions::default())
+            .await
+            .unwrap();
+        store
+            .db
+            .execute_unprepared("CREATE TABLE items (name TEXT NOT NULL)")
+            .await
+            .unwrap();
+        let outside = Database::connect(url).await.unwrap();
+        (dir, store, outside)
+    }
+
+    async fn insert(txn: &WriteTxn, name: &str) {
+        txn.execute_unprepared(&format!("INSERT INTO items VALUES ('{name}')"))
+            .await
+            .unwrap();
+    }
+
+    async fn names(conn: &DatabaseConnection) -> Vec<String> {
+        let rows = conn
+            .query_all_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT name FROM items ORDER BY name",
+            ))
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|row| row.try_get::<String>("", "name").unwrap())
+            .collect()
+    }
+
+    /// Writers that queue while a batch is open share the next commit; each is told it
+    /// committed only once the shared commit is done, and one that rolls back or goes away
+    /// undoes only its own rows.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_writers_share_a_commit_and_fail_alone() {
+        let (_dir, store, outside) = scratch().await;
+        let first = store.begin_write().await.unwrap();
+        insert(&first, "first").await;
+
+        // Four writers queue while `first` holds the turn: two commit, one rolls back, one
+        // is abandoned mid-transaction (its task aborted).
+        let mut inserted = Vec::new();
+        let mut go = Vec::new();
+        let mut done = Vec::new();
+        for name in ["a", "b", "rolled-back", "abandoned"] {
+            let (inserted_tx, inserted_rx) = oneshot::channel();
+            let (go_tx, go_rx) = oneshot::channel::<()>();
+            let store = store.clone();
+            done.push(tokio::spawn(async move {
+                let txn = store.begin_write().await.unwrap();
+                insert(&txn, name).await;
+                inserted_tx.send(name).unwrap();
+                go_rx.await.unwrap();
+                match name {
+                    "rolled-back" => txn.rollback().await,
+                    "abandoned" => std::future::pending().await,
+                    _ => txn.commit().await,
+                }
+            }));
+            inserted.push(inserted_rx);
+            go.push(go_tx);
+        }
+        // Let the four reach the queue before the first batch closes.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        first.commit().await.unwrap();
+        assert_eq!(names(&outside).await, ["first"]);
+
+        // They take their turns in arrival order, in one batch.
+        let mut go = go.into_iter();
+        let mut inserted = inserted.into_iter();
+        let a = inserted.next().unwrap().await.unwrap();
+        go.next().unwrap().send(()).unwrap();
+        let b = inserted.next().unwrap().await.unwrap();
+        assert_eq!((a, b), ("a", "b"));
+        // `a` has committed its savepoint but is not yet told so: `b` is still writing in
+        // the same transaction, and nothing of it is visible outside.
+        assert!(!done[0].is_finished());
+        assert_eq!(names(&outside).await, ["first"]);
+        go.next().unwrap().send(()).unwrap();
+        assert_eq!(inserted.next().unwrap().await.unwrap(), "rolled-back");
+        go.next().unwrap().send(()).unwrap();
+        assert_eq!(inserted.next().unwrap().await.unwrap(), "abandoned");
+        done[3].abort();
+
+        let mut done = done.into_iter();
+        for _ in 0..3 {
+            done.next().unwrap().await.unwrap().unwrap();
+        }
+        assert!(done.next().unwrap().await.unwrap_err().is_cancelled());
+        assert_eq!(names(&outside).await, ["a", "b", "first"]);
+
+        // The queue is free again: a lone writer commits at once.
+        let last = store.begin_write().await.unwrap();
+        insert(&last, "last").await;
+        last.commit().await.unwrap();
+        assert_eq!(names(&outside).await, ["a", "b", "first", "last"]);
     }
 }

@@ -90,7 +90,10 @@ impl ArchiveRepository for Store {
             created_at: Set(to_micros(at)),
             ..Default::default()
         };
-        to_note(row.insert(&self.db).await.map_err(storage)?)
+        let txn = self.begin_write().await?;
+        let note = row.insert(&txn).await.map_err(storage)?;
+        txn.commit().await?;
+        to_note(note)
     }
 
     async fn order_notes(
@@ -136,7 +139,10 @@ impl ArchiveRepository for Store {
             created_at: Set(to_micros(at)),
             ..Default::default()
         };
-        to_interaction(row.insert(&self.db).await.map_err(storage)?)
+        let txn = self.begin_write().await?;
+        let logged = row.insert(&txn).await.map_err(storage)?;
+        txn.commit().await?;
+        to_interaction(logged)
     }
 
     async fn interaction(&self, id: i64) -> Result<Option<Interaction>, RepoError> {
@@ -154,6 +160,7 @@ impl ArchiveRepository for Store {
         at: DateTime<Utc>,
     ) -> Result<Interaction, RepoError> {
         // Only the first completion is recorded, so a retried request changes nothing.
+        let txn = self.begin_write().await?;
         interaction::Entity::update_many()
             .col_expr(
                 interaction::Column::FollowUpDoneAt,
@@ -161,9 +168,10 @@ impl ArchiveRepository for Store {
             )
             .filter(interaction::Column::Id.eq(id))
             .filter(interaction::Column::FollowUpDoneAt.is_null())
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(storage)?;
+        txn.commit().await?;
         self.interaction(id).await?.ok_or(RepoError::NotFound {
             entity: "interaction",
             id,

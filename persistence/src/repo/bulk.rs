@@ -16,8 +16,7 @@ use domain::settlement::{Invoice, Payment};
 use domain::tracking::OrderException;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Query};
 use sea_orm::{
-    ActiveModelBehavior, ActiveModelTrait, ConnectionTrait, DatabaseTransaction, DbBackend,
-    EntityTrait, Iterable, Set,
+    ActiveModelBehavior, ActiveModelTrait, ConnectionTrait, DbBackend, EntityTrait, Iterable, Set,
 };
 
 use super::corrupt;
@@ -27,7 +26,7 @@ use super::settlement::{invoice_row, payment_row};
 use super::tracking::{exception_analysis, new_exception_row};
 use crate::codec::{MONEY_SCALE, from_micros, to_micros, to_scaled};
 use crate::entity::{invoice, order, order_event, order_exception, order_line, payment};
-use crate::store::{Store, storage};
+use crate::store::{Store, WriteTxn, storage};
 
 /// One event of a generated history, as the change that produced it would have stored it.
 #[derive(Clone, Debug)]
@@ -89,7 +88,7 @@ pub fn invoice_number(n: i64) -> String {
 /// Bound parameters per statement: below SQLite's 32,766 and PostgreSQL's 65,535.
 const MAX_PARAMS: usize = 30_000;
 
-async fn insert_chunked<A>(txn: &DatabaseTransaction, rows: Vec<A>) -> Result<(), RepoError>
+async fn insert_chunked<A>(txn: &WriteTxn, rows: Vec<A>) -> Result<(), RepoError>
 where
     A: ActiveModelTrait + ActiveModelBehavior + Send,
 {
@@ -136,7 +135,7 @@ async fn counter<C: ConnectionTrait>(conn: &C, name: &str) -> Result<i64, RepoEr
 
 /// Takes `n` values of a counter and checks they start at `first` (else another writer took some).
 async fn take_expected(
-    txn: &DatabaseTransaction,
+    txn: &WriteTxn,
     name: &str,
     n: usize,
     first: Option<i64>,
@@ -182,7 +181,7 @@ impl Store {
         if batch.is_empty() {
             return Ok(());
         }
-        let (txn, _turn) = self.begin_write().await?;
+        let txn = self.begin_write().await?;
         let first_number = number_value(&batch[0].order.number, "SO-");
         take_expected(&txn, "order_number", batch.len(), first_number).await?;
         let invoices: Vec<&Invoice> = batch.iter().flat_map(|b| &b.invoices).collect();
@@ -285,7 +284,7 @@ impl Store {
                 .map_err(storage)?;
             }
         }
-        txn.commit().await.map_err(storage)?;
+        txn.commit().await?;
         Ok(())
     }
 }

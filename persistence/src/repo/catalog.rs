@@ -146,7 +146,10 @@ impl CustomerRepository for Store {
         row.version = Set(1);
         row.created_at = Set(to_micros(at));
         row.updated_at = Set(to_micros(at));
-        row.insert(&self.db).await.map_err(storage)?.try_into()
+        let txn = self.begin_write().await?;
+        let created = row.insert(&txn).await.map_err(storage)?;
+        txn.commit().await?;
+        created.try_into()
     }
 
     async fn update_customer(
@@ -158,17 +161,19 @@ impl CustomerRepository for Store {
         let mut row = customer_columns(&profile)?;
         row.version = Set(expected_version + 1);
         row.updated_at = Set(to_micros(Utc::now()));
+        let txn = self.begin_write().await?;
         let result = customer::Entity::update_many()
             .set(row)
             .filter(customer::Column::Id.eq(id.0))
             .filter(customer::Column::Version.eq(expected_version))
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(storage)?;
         let current = customer::Entity::find_by_id(id.0)
-            .one(&self.db)
+            .one(&txn)
             .await
             .map_err(storage)?;
+        txn.commit().await?;
         if result.rows_affected == 0 {
             return Err(stale(
                 "customer",
@@ -286,10 +291,13 @@ impl ProductRepository for Store {
         row.version = Set(1);
         row.created_at = Set(to_micros(at));
         row.updated_at = Set(to_micros(at));
-        row.insert(&self.db)
+        let txn = self.begin_write().await?;
+        let created = row
+            .insert(&txn)
             .await
-            .map_err(unique("sku", details.sku.as_str()))?
-            .try_into()
+            .map_err(unique("sku", details.sku.as_str()))?;
+        txn.commit().await?;
+        created.try_into()
     }
 
     async fn update_product(
@@ -301,17 +309,19 @@ impl ProductRepository for Store {
         let mut row = product_columns(&details)?;
         row.version = Set(expected_version + 1);
         row.updated_at = Set(to_micros(Utc::now()));
+        let txn = self.begin_write().await?;
         let result = product::Entity::update_many()
             .set(row)
             .filter(product::Column::Id.eq(id.0))
             .filter(product::Column::Version.eq(expected_version))
-            .exec(&self.db)
+            .exec(&txn)
             .await
             .map_err(unique("sku", details.sku.as_str()))?;
         let current = product::Entity::find_by_id(id.0)
-            .one(&self.db)
+            .one(&txn)
             .await
             .map_err(storage)?;
+        txn.commit().await?;
         if result.rows_affected == 0 {
             return Err(stale(
                 "product",

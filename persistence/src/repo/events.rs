@@ -7,14 +7,13 @@ use domain::ports::{EventLog, RepoError};
 use domain::{CustomerId, OrderId, UserId};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use super::corrupt;
 use crate::codec::{from_micros, to_micros};
 use crate::entity::{order, order_event};
-use crate::store::{Store, storage};
+use crate::store::{Store, WriteTxn, storage};
 
 impl TryFrom<order_event::Model> for StoredEvent {
     type Error = RepoError;
@@ -38,11 +37,7 @@ impl TryFrom<order_event::Model> for StoredEvent {
 /// The UPDATE locks the counter row until the transaction ends, so values are handed out in
 /// commit order: a reader that has seen value `k` committed will never later find a committed
 /// value below `k`. That is what lets the dispatcher tail the log by `seq > last_seen`.
-pub(crate) async fn take_counter(
-    txn: &DatabaseTransaction,
-    name: &str,
-    n: i64,
-) -> Result<i64, RepoError> {
+pub(crate) async fn take_counter(txn: &WriteTxn, name: &str, n: i64) -> Result<i64, RepoError> {
     let statement = Query::update()
         .table(Counters::Table)
         .value(Counters::Value, Expr::col(Counters::Value).add(n))
@@ -66,7 +61,7 @@ enum Counters {
 
 /// Appends `events` for `order` (after its change) and returns them as stored.
 pub(crate) async fn append(
-    txn: &DatabaseTransaction,
+    txn: &WriteTxn,
     order: &Order,
     events: Vec<OrderEventKind>,
     actor_id: UserId,
@@ -170,10 +165,7 @@ fn milestone_column(kind: &OrderEventKind) -> Option<order::Column> {
 
 /// Keeps the order's milestone timestamps (analytics reads them instead of the log): each is set
 /// the first time its event is stored, in the same transaction, and never moved afterwards.
-async fn record_milestones(
-    txn: &DatabaseTransaction,
-    stored: &[StoredEvent],
-) -> Result<(), RepoError> {
+async fn record_milestones(txn: &WriteTxn, stored: &[StoredEvent]) -> Result<(), RepoError> {
     for event in stored {
         let Some(column) = milestone_column(&event.kind) else {
             continue;

@@ -18,8 +18,8 @@ use domain::user::Scope;
 use domain::{CustomerId, OrderId, ProductId, UserId};
 use sea_orm::sea_query::{Alias, Asterisk, Query, UnionType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    NotSet, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, NotSet, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Set, SqlErr,
 };
 
 use super::catalog::scope_condition;
@@ -28,7 +28,7 @@ use crate::codec::{
     MONEY_SCALE, PERCENT_SCALE, QUANTITY_SCALE, from_micros, from_scaled, to_micros, to_scaled,
 };
 use crate::entity::{idempotency_key, invoice, order, order_exception, order_line, payment};
-use crate::store::{Store, storage};
+use crate::store::{Store, WriteTxn, storage};
 
 const CREATE_ORDER: &str = "createOrder";
 
@@ -138,7 +138,7 @@ pub(super) struct Touched {
 /// stored version is still `expected_version`. On a mismatch the transaction is rolled back and
 /// the error tells "stale" (`Conflict`) from "gone".
 pub(super) async fn update_order_row(
-    txn: &DatabaseTransaction,
+    txn: &WriteTxn,
     order: &Order,
     expected_version: i64,
     touched: Touched,
@@ -181,7 +181,7 @@ pub(super) async fn update_order_row(
 
 /// Moves the rows of `order` in `E` (which carry the rep they count under) to its rep.
 async fn follow_rep<E: EntityTrait>(
-    txn: &DatabaseTransaction,
+    txn: &WriteTxn,
     order: &Order,
     rep: E::Column,
     order_id: E::Column,
@@ -231,7 +231,7 @@ pub(crate) fn line_rows(order: &Order) -> Result<Vec<order_line::ActiveModel>, R
         .collect()
 }
 
-async fn insert_lines(txn: &DatabaseTransaction, order: &Order) -> Result<(), RepoError> {
+async fn insert_lines(txn: &WriteTxn, order: &Order) -> Result<(), RepoError> {
     if order.content.lines.is_empty() {
         return Ok(());
     }
@@ -244,10 +244,7 @@ async fn insert_lines(txn: &DatabaseTransaction, order: &Order) -> Result<(), Re
 }
 
 /// Replaces the stored lines of `order` with its current ones (a change of content).
-pub(super) async fn replace_lines(
-    txn: &DatabaseTransaction,
-    order: &Order,
-) -> Result<(), RepoError> {
+pub(super) async fn replace_lines(txn: &WriteTxn, order: &Order) -> Result<(), RepoError> {
     order_line::Entity::delete_many()
         .filter(order_line::Column::OrderId.eq(order.id.0))
         .exec(txn)
@@ -336,11 +333,11 @@ impl Store {
         // Return exactly what is stored: instants are kept to the microsecond.
         let mut new = new;
         new.created_at = from_micros(to_micros(new.created_at))?;
-        let (txn, _turn) = self.begin_write().await?;
+        let txn = self.begin_write().await?;
         if let Some(claim) = claim
             && let Some(previous) = self.replay(&txn, claim).await?
         {
-            txn.rollback().await.map_err(storage)?;
+            txn.rollback().await?;
             return Ok(previous);
         }
         let number =
@@ -370,7 +367,7 @@ impl Store {
         }
         let events = creation_events(&order);
         let stored = events::append(&txn, &order, events, actor_id, order.created_at).await?;
-        txn.commit().await.map_err(storage)?;
+        txn.commit().await?;
         Ok(Created {
             order,
             events: stored,
@@ -410,7 +407,7 @@ impl OrderRepository for Store {
             .events
             .iter()
             .any(|e| matches!(e, OrderEventKind::OrderReassigned { .. }));
-        let (txn, _turn) = self.begin_write().await?;
+        let txn = self.begin_write().await?;
         let touched = Touched {
             rep: reassigned,
             lines: change.lines_changed,
@@ -430,7 +427,7 @@ impl OrderRepository for Store {
             follow_rep::<order_exception::Entity>(&txn, order, E::SalesRepId, E::OrderId).await?;
         }
         let stored = events::append(&txn, order, change.events, change.actor_id, change.at).await?;
-        txn.commit().await.map_err(storage)?;
+        txn.commit().await?;
         Ok(stored)
     }
 

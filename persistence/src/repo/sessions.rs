@@ -39,8 +39,9 @@ async fn revoke_family<C: sea_orm::ConnectionTrait>(
 
 impl SessionRepository for Store {
     async fn store_refresh_token(&self, token: NewRefreshToken) -> Result<(), RepoError> {
-        row(&token).insert(&self.db).await.map_err(storage)?;
-        Ok(())
+        let txn = self.begin_write().await?;
+        row(&token).insert(&txn).await.map_err(storage)?;
+        txn.commit().await
     }
 
     async fn rotate_refresh_token(
@@ -51,21 +52,21 @@ impl SessionRepository for Store {
         grace: chrono::Duration,
     ) -> Result<Rotation, RepoError> {
         let now_us = to_micros(now);
-        let (txn, _turn) = self.begin_write().await?;
+        let txn = self.begin_write().await?;
         let Some(current) = refresh_token::Entity::find_by_id(old.to_owned())
             .one(&txn)
             .await
             .map_err(storage)?
         else {
-            txn.rollback().await.map_err(storage)?;
+            txn.rollback().await?;
             return Ok(Rotation::Unknown);
         };
         if current.revoked_at.is_some() {
-            txn.rollback().await.map_err(storage)?;
+            txn.rollback().await?;
             return Ok(Rotation::Revoked);
         }
         if current.expires_at <= now_us {
-            txn.rollback().await.map_err(storage)?;
+            txn.rollback().await?;
             return Ok(Rotation::Expired);
         }
         let spent = if current.spent_at.is_none() {
@@ -99,7 +100,7 @@ impl SessionRepository for Store {
             if !retry {
                 // A spent token presented again long after: a copy is in someone else's hands.
                 revoke_family(&txn, &current.family, now_us).await?;
-                txn.commit().await.map_err(storage)?;
+                txn.commit().await?;
                 return Ok(Rotation::Reused);
             }
             // A retry after a lost answer: the successor the client never received is void.
@@ -118,7 +119,7 @@ impl SessionRepository for Store {
             ..new
         };
         row(&successor).insert(&txn).await.map_err(storage)?;
-        txn.commit().await.map_err(storage)?;
+        txn.commit().await?;
         Ok(Rotation::Rotated {
             user_id: UserId(current.user_id),
         })
@@ -132,7 +133,9 @@ impl SessionRepository for Store {
         else {
             return Ok(false);
         };
-        revoke_family(&self.db, &token.family, to_micros(now)).await?;
+        let txn = self.begin_write().await?;
+        revoke_family(&txn, &token.family, to_micros(now)).await?;
+        txn.commit().await?;
         Ok(true)
     }
 }

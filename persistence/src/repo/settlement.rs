@@ -173,11 +173,11 @@ impl Store {
         &self,
         change: SettlementChange<'_>,
     ) -> Result<SettlementSaved, RepoError> {
-        let (txn, _turn) = self.begin_write().await?;
+        let txn = self.begin_write().await?;
         if let Some(claim) = &change.claim
             && let Some(previous) = self.replay_payment(&txn, claim).await?
         {
-            txn.rollback().await.map_err(storage)?;
+            txn.rollback().await?;
             return Ok(SettlementSaved {
                 invoice: None,
                 payment: Some(previous),
@@ -276,7 +276,7 @@ impl Store {
         }
 
         let stored_events = events::append(&txn, order, events, change.actor_id, change.at).await?;
-        txn.commit().await.map_err(storage)?;
+        txn.commit().await?;
         Ok(SettlementSaved {
             invoice: stored_invoice,
             payment: stored_payment,
@@ -418,7 +418,7 @@ impl SettlementRepository for Store {
         mut event: OrderEventKind,
         at: DateTime<Utc>,
     ) -> Result<(CollectionActivity, Vec<StoredEvent>), RepoError> {
-        let (txn, _turn) = self.begin_write().await?;
+        let txn = self.begin_write().await?;
         let row = collection_activity::ActiveModel {
             invoice_id: Set(activity.invoice_id),
             user_id: Set(activity.user_id.0),
@@ -440,7 +440,7 @@ impl SettlementRepository for Store {
             *activity_id = stored.id;
         }
         let events = events::append(&txn, order, vec![event], activity.user_id, at).await?;
-        txn.commit().await.map_err(storage)?;
+        txn.commit().await?;
         Ok((stored, events))
     }
 

@@ -20,8 +20,8 @@ use domain::user::Scope;
 use domain::{CustomerId, OrderId, UserId};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set,
 };
 
 use super::catalog::scope_condition;
@@ -29,7 +29,7 @@ use super::orders::{Touched, replace_lines, update_order_row};
 use super::{corrupt, events, fetch_limit, into_page};
 use crate::codec::{MONEY_SCALE, from_micros, from_scaled, to_micros, to_scaled};
 use crate::entity::{change_request, milestone, order, order_exception, order_revision, shipment};
-use crate::store::{Store, storage};
+use crate::store::{Store, WriteTxn, storage};
 
 /// Statuses in which an order's delivery is followed, as `tracking::is_at_risk` decides them
 /// (holdable, i.e. CONFIRMED .. SHIPPED, or ON_HOLD).
@@ -237,7 +237,7 @@ pub(crate) fn exception_analysis(exception: OrderException) -> order_exception::
 
 /// Writes one record; returns the id and kind of a record it created.
 async fn write_record(
-    txn: &DatabaseTransaction,
+    txn: &WriteTxn,
     order: &Order,
     record: TrackingRecord,
 ) -> Result<Option<(i64, Created)>, RepoError> {
@@ -381,7 +381,7 @@ impl Store {
         change: TrackingChange<'_>,
     ) -> Result<TrackingSaved, RepoError> {
         let order = change.order;
-        let (txn, _turn) = self.begin_write().await?;
+        let txn = self.begin_write().await?;
         let touched = Touched {
             rep: false,
             lines: change.lines_changed,
@@ -404,7 +404,7 @@ impl Store {
         // Also wakes the dispatchers (NOTIFY on PostgreSQL, sent on commit).
         let stored: Vec<StoredEvent> =
             events::append(&txn, order, events, change.actor_id, change.at).await?;
-        txn.commit().await.map_err(storage)?;
+        txn.commit().await?;
         Ok(TrackingSaved {
             new_id,
             events: stored,

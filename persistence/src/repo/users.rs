@@ -29,6 +29,7 @@ impl TryFrom<user::Model> for User {
 
 impl UserRepository for Store {
     async fn create_user(&self, new: NewUser) -> Result<User, RepoError> {
+        let txn = self.begin_write().await?;
         let row = user::ActiveModel {
             email: Set(new.email.as_str().to_owned()),
             name: Set(new.name.trim().to_owned()),
@@ -40,9 +41,10 @@ impl UserRepository for Store {
             created_at: Set(to_micros(Utc::now())),
             ..Default::default()
         }
-        .insert(&self.db)
+        .insert(&txn)
         .await
         .map_err(unique("email", new.email.as_str()))?;
+        txn.commit().await?;
         row.try_into()
     }
 
