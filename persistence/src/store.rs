@@ -85,6 +85,11 @@ impl Store {
                 .synchronous(synchronous)
                 .busy_timeout(busy)
                 .foreign_keys(true)
+                // A statement's rows cross from the connection's worker thread through a
+                // bounded channel (50 by default): a page of orders' lines (hundreds of rows)
+                // stalled the worker on a full channel again and again, a futex sleep and wake
+                // each time. Room for a large page lets the worker run through.
+                .row_buffer_size(1024)
         });
         let db = Database::connect(connect).await.map_err(storage)?;
         let write_queue = (db.get_database_backend() == DbBackend::Sqlite)

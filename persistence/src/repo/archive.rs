@@ -13,6 +13,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
+use super::orders::orders_with_lines;
 use super::{corrupt, fetch_limit, into_page};
 use crate::codec::{from_micros, to_micros};
 use crate::entity::{interaction, order, order_note};
@@ -250,26 +251,20 @@ impl ArchiveRepository for Store {
     }
 
     async fn committed_orders(&self, customer_id: CustomerId) -> Result<Vec<Order>, RepoError> {
-        let rows = order::Entity::find()
+        let select = order::Entity::find()
             .filter(order::Column::CustomerId.eq(customer_id.0))
             .filter(order::Column::Status.is_in(COMMITTED.iter().map(|s| s.as_str())))
             .order_by_desc(order::Column::Id)
-            .limit(HISTORY_LIMIT)
-            .all(&self.db)
-            .await
-            .map_err(storage)?;
-        self.with_lines(&self.db, rows).await
+            .limit(HISTORY_LIMIT);
+        orders_with_lines(&self.db, select).await
     }
 
     async fn active_orders_of_rep(&self, rep_id: UserId) -> Result<Vec<Order>, RepoError> {
-        let rows = order::Entity::find()
+        let select = order::Entity::find()
             .filter(order::Column::SalesRepId.eq(rep_id.0))
             .filter(order::Column::Status.is_in(ACTIVE.iter().map(|s| s.as_str())))
             .order_by_asc(order::Column::Id)
-            .limit(500)
-            .all(&self.db)
-            .await
-            .map_err(storage)?;
-        self.with_lines(&self.db, rows).await
+            .limit(500);
+        orders_with_lines(&self.db, select).await
     }
 }

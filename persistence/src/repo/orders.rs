@@ -16,10 +16,11 @@ use domain::ports::{
 };
 use domain::user::Scope;
 use domain::{CustomerId, OrderId, ProductId, UserId};
-use sea_orm::sea_query::{Alias, Asterisk, Query, UnionType};
+use sea_orm::sea_query::{Alias, Expr, Query, UnionType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, NotSet, QueryFilter,
-    QueryOrder, QuerySelect, QueryTrait, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
+    FromQueryResult, NotSet, QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait, Select,
+    Set, SqlErr,
 };
 
 use super::catalog::scope_condition;
@@ -36,22 +37,29 @@ fn status(text: &str) -> Result<OrderStatus, RepoError> {
     OrderStatus::parse(text).map_err(|e| corrupt("order status", e))
 }
 
-fn to_order(row: order::Model, lines: Vec<order_line::Model>) -> Result<Order, RepoError> {
+/// One stored line as the order query returns it (see [`LINES`]): line number, product,
+/// SKU, description, and the scaled quantity, unit price and discount.
+type StoredLine = (i64, i64, String, String, i64, i64, i64);
+
+fn to_order(row: order::Model, lines: &str) -> Result<Order, RepoError> {
+    let lines: Vec<StoredLine> = serde_json::from_str(lines).map_err(|e| corrupt("lines", e))?;
     let lines = lines
         .into_iter()
-        .map(|l| {
-            Ok(OrderLine {
-                line_no: u32::try_from(l.line_no).map_err(|e| corrupt("line no", e))?,
-                product_id: ProductId(l.product_id),
-                sku: l.sku,
-                description: l.description,
-                quantity: Quantity::new(from_scaled(l.quantity_e3, QUANTITY_SCALE))
-                    .map_err(|e| corrupt("quantity", e))?,
-                unit_price: from_scaled(l.unit_price_e4, MONEY_SCALE),
-                discount: DiscountPercent::new(from_scaled(l.discount_bp, PERCENT_SCALE))
-                    .map_err(|e| corrupt("discount", e))?,
-            })
-        })
+        .map(
+            |(line_no, product_id, sku, description, quantity, price, discount)| {
+                Ok(OrderLine {
+                    line_no: u32::try_from(line_no).map_err(|e| corrupt("line no", e))?,
+                    product_id: ProductId(product_id),
+                    sku,
+                    description,
+                    quantity: Quantity::new(from_scaled(quantity, QUANTITY_SCALE))
+                        .map_err(|e| corrupt("quantity", e))?,
+                    unit_price: from_scaled(price, MONEY_SCALE),
+                    discount: DiscountPercent::new(from_scaled(discount, PERCENT_SCALE))
+                        .map_err(|e| corrupt("discount", e))?,
+                })
+            },
+        )
         .collect::<Result<Vec<_>, RepoError>>()?;
     Ok(Order {
         id: OrderId(row.id),
@@ -253,45 +261,56 @@ pub(super) async fn replace_lines(txn: &WriteTxn, order: &Order) -> Result<(), R
     insert_lines(txn, order).await
 }
 
-impl Store {
-    /// Loads orders with their lines in two statements, in the order of `rows`.
-    pub(super) async fn with_lines<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        rows: Vec<order::Model>,
-    ) -> Result<Vec<Order>, RepoError> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut lines: HashMap<i64, Vec<order_line::Model>> = HashMap::new();
-        for line in order_line::Entity::find()
-            .filter(order_line::Column::OrderId.is_in(rows.iter().map(|r| r.id)))
-            .order_by_asc(order_line::Column::OrderId)
-            .order_by_asc(order_line::Column::LineNo)
-            .all(conn)
-            .await
-            .map_err(storage)?
-        {
-            lines.entry(line.order_id).or_default().push(line);
-        }
-        rows.into_iter()
-            .map(|row| {
-                let own = lines.remove(&row.id).unwrap_or_default();
-                to_order(row, own)
-            })
-            .collect()
-    }
+/// An order's lines as one JSON array of [`StoredLine`]s in line order, computed in the
+/// statement that reads the order. A page of orders with their lines is then one statement
+/// and one row per order: reading the lines separately cost a second statement (a round trip
+/// through the connection's worker thread) and a row per line, each column copied on its own.
+const LINES: &str = "(SELECT json_group_array(json_array(l.line_no, l.product_id, l.sku, \
+     l.description, l.quantity_e3, l.unit_price_e4, l.discount_bp) ORDER BY l.line_no) \
+     FROM order_lines l WHERE l.order_id = orders.id)";
+/// [`LINES`] on PostgreSQL, where an empty aggregate is NULL rather than `[]`.
+const LINES_PG: &str = "COALESCE((SELECT json_agg(json_build_array(l.line_no, l.product_id, \
+     l.sku, l.description, l.quantity_e3, l.unit_price_e4, l.discount_bp) ORDER BY l.line_no) \
+     FROM order_lines l WHERE l.order_id = orders.id)::text, '[]')";
 
+/// An order row with its lines (see [`LINES`]).
+struct OrderRow {
+    order: order::Model,
+    lines: String,
+}
+
+impl FromQueryResult for OrderRow {
+    fn from_query_result(res: &QueryResult, pre: &str) -> Result<Self, DbErr> {
+        Ok(Self {
+            order: order::Model::from_query_result(res, pre)?,
+            lines: res.try_get(pre, "lines")?,
+        })
+    }
+}
+
+/// Reads the orders `select` finds, each with its lines, in one statement and in its order.
+pub(super) async fn orders_with_lines<C: ConnectionTrait>(
+    conn: &C,
+    select: Select<order::Entity>,
+) -> Result<Vec<Order>, RepoError> {
+    let lines = match conn.get_database_backend() {
+        DbBackend::Postgres => LINES_PG,
+        _ => LINES,
+    };
+    select
+        .column_as(Expr::cust(lines), "lines")
+        .into_model::<OrderRow>()
+        .all(conn)
+        .await
+        .map_err(storage)?
+        .into_iter()
+        .map(|row| to_order(row.order, &row.lines))
+        .collect()
+}
+
+impl Store {
     async fn order_in<C: ConnectionTrait>(&self, conn: &C, id: i64) -> Result<Order, RepoError> {
-        let row = order::Entity::find_by_id(id)
-            .one(conn)
-            .await
-            .map_err(storage)?
-            .ok_or(RepoError::NotFound {
-                entity: "order",
-                id,
-            })?;
-        self.with_lines(conn, vec![row])
+        orders_with_lines(conn, order::Entity::find_by_id(id))
             .await?
             .pop()
             .ok_or(RepoError::NotFound {
@@ -435,12 +454,11 @@ impl OrderRepository for Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let rows = order::Entity::find()
-            .filter(order::Column::Id.is_in(ids.iter().map(|id| id.0)))
-            .all(&self.db)
-            .await
-            .map_err(storage)?;
-        self.with_lines(&self.db, rows).await
+        orders_with_lines(
+            &self.db,
+            order::Entity::find().filter(order::Column::Id.is_in(ids.iter().map(|id| id.0))),
+        )
+        .await
     }
 
     async fn list_orders(
@@ -478,18 +496,20 @@ impl OrderRepository for Store {
                 .order_by_desc(order::Column::Id)
                 .limit(fetch_limit(page))
         };
-        let rows = match scope {
+        let select = match scope {
             // A team's orders newest first: SQLite cannot merge the members' ranges of the
             // (sales_rep_id, id) index, and with a status filter it reads every order of those
-            // statuses, whoever's, to find the team's (10 ms a page on 1M orders). A page per
-            // member, merged: bounded by the page size, not the table.
+            // statuses, whoever's, to find the team's (10 ms a page on 1M orders). A page of ids
+            // per member, merged: bounded by the page size, not the table.
             Scope::Team(manager) => {
                 let members = self.team_members(manager).await?;
                 let pages = members.iter().enumerate().map(|(i, rep)| {
                     Query::select()
-                        .column(Asterisk)
+                        .column(order::Column::Id)
                         .from_subquery(
                             newest(narrowing.clone().add(order::Column::SalesRepId.eq(*rep)))
+                                .select_only()
+                                .column(order::Column::Id)
                                 .into_query(),
                             Alias::new(format!("member{i}")),
                         )
@@ -505,36 +525,23 @@ impl OrderRepository for Store {
                 for member_page in pages {
                     merged.union(UnionType::All, member_page);
                 }
-                let statement = self.db.get_database_backend().build(
-                    Query::select()
-                        .column(Asterisk)
-                        .from_subquery(merged, Alias::new("team"))
-                        .order_by(order::Column::Id, sea_orm::Order::Desc)
-                        .limit(fetch_limit(page)),
-                );
+                let team_page = Query::select()
+                    .column(order::Column::Id)
+                    .from_subquery(merged, Alias::new("team"))
+                    .order_by(order::Column::Id, sea_orm::Order::Desc)
+                    .limit(fetch_limit(page))
+                    .take();
                 order::Entity::find()
-                    .from_raw_sql(statement)
-                    .all(&self.db)
-                    .await
-                    .map_err(storage)?
+                    .filter(order::Column::Id.in_subquery(team_page))
+                    .order_by_desc(order::Column::Id)
             }
             _ => newest(narrowing.add(scope_condition(
                 scope,
                 order::Column::SalesRepId,
                 order::Column::CustomerId,
-            )))
-            .all(&self.db)
-            .await
-            .map_err(storage)?,
+            ))),
         };
-        let mut page_rows = into_page(rows, page);
-        let items = self
-            .with_lines(&self.db, std::mem::take(&mut page_rows.items))
-            .await?;
-        Ok(Page {
-            items,
-            has_next: page_rows.has_next,
-        })
+        Ok(into_page(orders_with_lines(&self.db, select).await?, page))
     }
 
     async fn order_events(&self, id: OrderId) -> Result<Vec<StoredEvent>, RepoError> {

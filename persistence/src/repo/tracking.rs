@@ -25,7 +25,7 @@ use sea_orm::{
 };
 
 use super::catalog::scope_condition;
-use super::orders::{Touched, replace_lines, update_order_row};
+use super::orders::{Touched, orders_with_lines, replace_lines, update_order_row};
 use super::{corrupt, events, fetch_limit, into_page};
 use crate::codec::{MONEY_SCALE, from_micros, from_scaled, to_micros, to_scaled};
 use crate::entity::{change_request, milestone, order, order_exception, order_revision, shipment};
@@ -563,7 +563,7 @@ impl TrackingRepository for Store {
         let offset = page
             .after
             .map_or(0, |after| u64::try_from(after).unwrap_or(0));
-        let rows = order::Entity::find()
+        let select = order::Entity::find()
             .filter(scope_condition(
                 scope,
                 order::Column::SalesRepId,
@@ -575,17 +575,7 @@ impl TrackingRepository for Store {
             .order_by_asc(order::Column::PromisedDate)
             .order_by_asc(order::Column::Id)
             .offset(offset)
-            .limit(fetch_limit(page))
-            .all(&self.db)
-            .await
-            .map_err(storage)?;
-        let mut page_rows = into_page(rows, page);
-        let items = self
-            .with_lines(&self.db, std::mem::take(&mut page_rows.items))
-            .await?;
-        Ok(Page {
-            items,
-            has_next: page_rows.has_next,
-        })
+            .limit(fetch_limit(page));
+        Ok(into_page(orders_with_lines(&self.db, select).await?, page))
     }
 }
