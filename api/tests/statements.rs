@@ -121,6 +121,48 @@ async fn listing_fifty_orders_costs_the_same_statements_as_listing_five() {
     );
 }
 
+/// The hottest read: one order with its lines, customer and rep, and the check of who may see
+/// it, all from one statement.
+#[tokio::test]
+async fn one_order_with_its_customer_and_rep_is_one_statement() {
+    let (_dir, store, counter) = counted_store(true).await;
+    let schema = schema(&store);
+    let admin = admin();
+    let request = Request::new("{ orders(first: 1) { nodes { id } } }")
+        .data(admin.clone())
+        .data(loaders(&store));
+    let listed = schema.execute(request).await.data.into_json().unwrap();
+    let id = listed["orders"]["nodes"][0]["id"].clone();
+
+    counter.store(0, Ordering::SeqCst);
+    let request = Request::new(
+        "query($id: ID!) { order(id: $id) { number lines { sku } \
+         customer { name } salesRep { name } } }",
+    )
+    .variables(async_graphql::Variables::from_json(
+        serde_json::json!({ "id": id }),
+    ))
+    .data(admin.clone())
+    .data(loaders(&store));
+    let response = schema.execute(request).await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    let json = response.data.into_json().unwrap();
+    assert!(
+        !json["order"]["customer"]["name"]
+            .as_str()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !json["order"]["salesRep"]["name"]
+            .as_str()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(!json["order"]["lines"].as_array().unwrap().is_empty());
+    assert_eq!(counter.load(Ordering::SeqCst), 1, "one statement");
+}
+
 #[tokio::test]
 async fn too_deep_and_too_complex_queries_are_refused_before_any_statement_runs() {
     let (_dir, store, counter) = counted_store(false).await;

@@ -124,6 +124,18 @@ pub struct IdempotencyClaim {
     pub fingerprint: String,
 }
 
+/// An order with the sales rep and the customer it belongs to, read together: what a request
+/// for one order needs to check who may see it and to answer for its parties.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderWithParties {
+    /// The order, lines included.
+    pub order: Order,
+    /// Its sales rep.
+    pub sales_rep: User,
+    /// Its customer.
+    pub customer: Customer,
+}
+
 /// Result of creating an order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Created {
@@ -247,6 +259,12 @@ pub trait OrderRepository: Send + Sync {
         &self,
         change: OrderChange<'_>,
     ) -> impl Future<Output = Result<Vec<StoredEvent>, RepoError>> + Send;
+    /// One order with its sales rep and customer; `None` when there is no such order. Stores
+    /// SHOULD read them in one statement (the hottest read of the API).
+    fn order_with_parties(
+        &self,
+        id: OrderId,
+    ) -> impl Future<Output = Result<Option<OrderWithParties>, RepoError>> + Send;
     /// Batch lookup, lines included.
     fn orders_by_ids(
         &self,

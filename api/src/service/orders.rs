@@ -69,12 +69,16 @@ impl Services {
     /// An order the actor may see, else `NOT_FOUND` (existence is not revealed).
     pub async fn order(&self, loaders: &Loaders, actor: &Actor, id: OrderId) -> ApiResult<Order> {
         let not_found = || ApiError::NotFound(format!("order {id} not found"));
-        let order = self
+        let found = self
             .store
-            .orders_by_ids(&[id])
+            .order_with_parties(id)
             .await?
-            .pop()
             .ok_or_else(not_found)?;
+        // The rep (for the visibility check and `salesRep`) and the customer came with the
+        // order: later loads of either in this request cost no statement.
+        loaders.feed_one(found.sales_rep.id, found.sales_rep).await;
+        loaders.feed_one(found.customer.id, found.customer).await;
+        let order = found.order;
         let owner = Self::ownership(loaders, order.customer_id, order.sales_rep_id).await?;
         if actor.can_see(&owner) {
             Ok(order)

@@ -11,16 +11,16 @@ use domain::order::{
     DiscountPercent, NewOrder, Order, OrderContent, OrderLine, Quantity, creation_events,
 };
 use domain::ports::{
-    Created, CreditExposure, IdempotencyClaim, OrderChange, OrderFilter, OrderRepository, Page,
-    PageRequest, RepoError,
+    Created, CreditExposure, IdempotencyClaim, OrderChange, OrderFilter, OrderRepository,
+    OrderWithParties, Page, PageRequest, RepoError,
 };
 use domain::user::Scope;
 use domain::{CustomerId, OrderId, ProductId, UserId};
-use sea_orm::sea_query::{Alias, Expr, Query, UnionType};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, UnionType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
-    FromQueryResult, NotSet, QueryFilter, QueryOrder, QueryResult, QuerySelect, QueryTrait, Select,
-    Set, SqlErr,
+    FromQueryResult, IdenStatic, Iterable, NotSet, QueryFilter, QueryOrder, QueryResult,
+    QuerySelect, QueryTrait, Select, Set, SqlErr,
 };
 
 use super::catalog::scope_condition;
@@ -28,7 +28,9 @@ use super::{corrupt, events, fetch_limit, into_page, search_condition, search_ke
 use crate::codec::{
     MONEY_SCALE, PERCENT_SCALE, QUANTITY_SCALE, from_micros, from_scaled, to_micros, to_scaled,
 };
-use crate::entity::{idempotency_key, invoice, order, order_exception, order_line, payment};
+use crate::entity::{
+    customer, idempotency_key, invoice, order, order_exception, order_line, payment, user,
+};
 use crate::store::{Store, WriteTxn, storage};
 
 const CREATE_ORDER: &str = "createOrder";
@@ -273,6 +275,14 @@ const LINES_PG: &str = "COALESCE((SELECT json_agg(json_build_array(l.line_no, l.
      l.sku, l.description, l.quantity_e3, l.unit_price_e4, l.discount_bp) ORDER BY l.line_no) \
      FROM order_lines l WHERE l.order_id = orders.id)::text, '[]')";
 
+/// [`LINES`] in the dialect of `backend`.
+fn lines_column(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => LINES_PG,
+        _ => LINES,
+    }
+}
+
 /// An order row with its lines (see [`LINES`]).
 struct OrderRow {
     order: order::Model,
@@ -293,12 +303,11 @@ pub(super) async fn orders_with_lines<C: ConnectionTrait>(
     conn: &C,
     select: Select<order::Entity>,
 ) -> Result<Vec<Order>, RepoError> {
-    let lines = match conn.get_database_backend() {
-        DbBackend::Postgres => LINES_PG,
-        _ => LINES,
-    };
     select
-        .column_as(Expr::cust(lines), "lines")
+        .column_as(
+            Expr::cust(lines_column(conn.get_database_backend())),
+            "lines",
+        )
         .into_model::<OrderRow>()
         .all(conn)
         .await
@@ -306,6 +315,28 @@ pub(super) async fn orders_with_lines<C: ConnectionTrait>(
         .into_iter()
         .map(|row| to_order(row.order, &row.lines))
         .collect()
+}
+
+/// Column prefixes of the parties in [`OrderRepository::order_with_parties`]'s statement.
+/// Doubled underscores: `customer_id` is already a column of the order.
+const REP: &str = "rep__";
+const CUSTOMER: &str = "customer__";
+
+/// An order row with its lines, sales rep and customer.
+struct PartiesRow {
+    order: OrderRow,
+    rep: user::Model,
+    customer: customer::Model,
+}
+
+impl FromQueryResult for PartiesRow {
+    fn from_query_result(res: &QueryResult, pre: &str) -> Result<Self, DbErr> {
+        Ok(Self {
+            order: OrderRow::from_query_result(res, pre)?,
+            rep: user::Model::from_query_result(res, &format!("{pre}{REP}"))?,
+            customer: customer::Model::from_query_result(res, &format!("{pre}{CUSTOMER}"))?,
+        })
+    }
 }
 
 impl Store {
@@ -448,6 +479,50 @@ impl OrderRepository for Store {
         let stored = events::append(&txn, order, change.events, change.actor_id, change.at).await?;
         txn.commit().await?;
         Ok(stored)
+    }
+
+    async fn order_with_parties(&self, id: OrderId) -> Result<Option<OrderWithParties>, RepoError> {
+        // One statement instead of three (the order, then its rep and its customer through
+        // the loaders): on SQLite each statement is a round trip to the connection's worker
+        // thread, which costs more than the rows.
+        let mut select = order::Entity::find_by_id(id.0)
+            .column_as(Expr::cust(lines_column(self.backend())), "lines");
+        for column in user::Column::iter() {
+            select = select.column_as(
+                Expr::col((user::Entity, column)),
+                format!("{REP}{}", column.as_str()),
+            );
+        }
+        for column in customer::Column::iter() {
+            select = select.column_as(
+                Expr::col((customer::Entity, column)),
+                format!("{CUSTOMER}{}", column.as_str()),
+            );
+        }
+        QueryTrait::query(&mut select)
+            .inner_join(
+                user::Entity,
+                Expr::col((user::Entity, user::Column::Id))
+                    .equals((order::Entity, order::Column::SalesRepId)),
+            )
+            .inner_join(
+                customer::Entity,
+                Expr::col((customer::Entity, customer::Column::Id))
+                    .equals((order::Entity, order::Column::CustomerId)),
+            );
+        let Some(row) = select
+            .into_model::<PartiesRow>()
+            .one(&self.db)
+            .await
+            .map_err(storage)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(OrderWithParties {
+            order: to_order(row.order.order, &row.order.lines)?,
+            sales_rep: row.rep.try_into()?,
+            customer: row.customer.try_into()?,
+        }))
     }
 
     async fn orders_by_ids(&self, ids: &[OrderId]) -> Result<Vec<Order>, RepoError> {

@@ -3,7 +3,7 @@
 
 use domain::lifecycle::{OrderCommand, OrderStatus};
 use domain::ports::{
-    CustomerFilter, CustomerRepository, OrderFilter, OrderRepository, PageRequest,
+    CustomerFilter, CustomerRepository, OrderFilter, OrderRepository, PageRequest, UserRepository,
 };
 use domain::user::{Role, Scope};
 use domain::{CustomerId, OrderId};
@@ -15,6 +15,7 @@ backend_tests!(
     lists_apply_scope_and_filters_and_page_newest_first,
     search_is_case_insensitive_on_number_and_customer_po,
     search_text_is_matched_literally_not_as_a_like_pattern,
+    one_order_comes_with_its_own_rep_and_customer,
 );
 
 /// Every page of a list, following the keyset cursor; asserts `has_next` on the way.
@@ -365,4 +366,60 @@ async fn search_text_is_matched_literally_not_as_a_like_pattern(store: Store) {
     assert_eq!(search(&store, "so-%3").await, vec![], "% is no wildcard");
     assert_eq!(search(&store, "po_2024").await, vec![], "_ is no wildcard");
     assert_eq!(search(&store, "100 cotton").await, vec![]);
+}
+
+/// `order_with_parties` joins the order's own rep and customer (not the first of each), its
+/// order is the one the batch lookup returns, lines in line order, and a missing id is `None`.
+async fn one_order_comes_with_its_own_rep_and_customer(store: Store) {
+    let desk = Desk::set_up(&store).await;
+    let first = store
+        .create_order(desk.draft(at(0)), desk.rep.id, None)
+        .await
+        .unwrap();
+    let other_rep = new_user(&store, "other@desk.example", Role::Sales, None).await;
+    let other_customer = new_customer(&store, "Other Industries", other_rep.id).await;
+    let lines = (1..=12)
+        .map(|n| line(n, &desk.widget, dec("1"), dec("2.5"), dec("0")))
+        .collect();
+    let second = store
+        .create_order(draft(&other_customer, lines, at(60)), other_rep.id, None)
+        .await
+        .unwrap();
+
+    for (created, rep, customer) in [
+        (&first, &desk.rep, &desk.customer),
+        (&second, &other_rep, &other_customer),
+    ] {
+        let found = store
+            .order_with_parties(created.order.id)
+            .await
+            .unwrap()
+            .expect("the order exists");
+        assert_eq!(found.order, load(&store, created.order.id).await);
+        assert_eq!(found.order, created.order);
+        assert_eq!(&found.sales_rep, rep);
+        assert_eq!(
+            found.sales_rep,
+            store.users_by_ids(&[rep.id]).await.unwrap()[0]
+        );
+        assert_eq!(&found.customer, customer);
+    }
+    let numbers: Vec<u32> = second
+        .order
+        .content
+        .lines
+        .iter()
+        .map(|l| l.line_no)
+        .collect();
+    assert_eq!(
+        numbers,
+        (1..=12).collect::<Vec<_>>(),
+        "line 10 after line 9"
+    );
+    assert_eq!(
+        store
+            .order_with_parties(OrderId(second.order.id.0 + 1))
+            .await,
+        Ok(None)
+    );
 }
