@@ -12,7 +12,7 @@
 # SERVER_RUST_LOG (the server's log filter; default: its own production default), DATABASE (a
 # SQLite file already seeded, e.g. by `orderdesk seed --orders N`, copied and used instead of the
 # demo data; bench/analytics.sh caches such files under $CARGO_TARGET_DIR/kpi-bench/),
-# WS_IDLE (idle subscribed websockets, default 10000; smoke 20), WS_BIG (fan-out of one change to
+# WS_IDLE (idle subscribed websockets, default 10000; smoke 20; 0: skipped), WS_BIG (fan-out of one change to
 # that many subscribers, default 10000; smoke and 0: skipped), WS_TARGETED and WS_TARGETED_RATE
 # (subscribers on one order each, changes/s spread over them; default 10000 at 1000/s with a
 # DATABASE, which has the orders, else 80 at 20/s; smoke 10 at 10/s),
@@ -252,8 +252,10 @@ scenario "orderStatusChanged fan-out to $WS_SUBSCRIBERS subscribers$on" \
 orderdesk_scenarios "$database" ""
 
 # Websockets by the thousand, on SQLite only (the database is not what they measure).
-scenario "idle: $WS_IDLE subscribed websockets" \
-  --url "$graphql" --token "$rep_token" --ws-idle "$WS_IDLE" --ws-order "$watched_order"
+if [ "$WS_IDLE" -gt 0 ]; then
+  scenario "idle: $WS_IDLE subscribed websockets" \
+    --url "$graphql" --token "$rep_token" --ws-idle "$WS_IDLE" --ws-order "$watched_order"
+fi
 if [ "$WS_BIG" -gt 0 ]; then
   # One change a second: each change's spread over all subscribers, not a backlog.
   scenario "orderStatusChanged fan-out to $WS_BIG subscribers" \
