@@ -4,6 +4,13 @@ use api::cli::{Cli, Command, UserCommand};
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+// A request allocates and frees thousands of small objects (rows, GraphQL values, JSON), and
+// glibc's malloc spent a third of a page of 50 orders' CPU in malloc, free and fastbin
+// consolidation. mimalloc: about 10 % less server CPU for order(id), lists, transitions and
+// createOrder, and the same memory for idle websockets (docs/benchmarks.md, session 5).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
