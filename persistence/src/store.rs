@@ -390,26 +390,46 @@ mod tests {
             .collect()
     }
 
-    /// Writers that queue while a batch is open share the next commit; each is told it
-    /// committed only once the shared commit is done, and one that rolls back or goes away
-    /// undoes only its own rows.
+    /// Holds of the write queue: the store's own, plus one per writer waiting at or holding
+    /// its lock, plus one per batch closing queued or spawned.
+    fn holds(store: &Store) -> usize {
+        Arc::strong_count(store.write_queue.as_ref().unwrap())
+    }
+
+    /// Waits until `n` holds of the write queue exist (a spawned writer has queued).
+    async fn until_holds(store: &Store, n: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while holds(store) < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "a writer never queued"
+            );
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Writers queued together share one commit: each is told it committed only once the
+    /// shared commit is done, and one that rolls back or goes away undoes only its own rows.
+    /// The queue's lock is taken by the test itself first, so the four writers queue behind
+    /// it, one at a time and in a known order, before any batch opens.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn queued_writers_share_a_commit_and_fail_alone() {
         let (_dir, store, outside) = scratch().await;
-        let first = store.begin_write().await.unwrap();
-        insert(&first, "first").await;
+        let store = Arc::new(store);
+        let held = Arc::clone(store.write_queue.as_ref().unwrap())
+            .lock_owned()
+            .await;
 
-        // Four writers queue while `first` holds the turn: two commit, one rolls back, one
-        // is abandoned mid-transaction (its task aborted).
         let mut inserted = Vec::new();
         let mut go = Vec::new();
         let mut done = Vec::new();
         for name in ["a", "b", "rolled-back", "abandoned"] {
             let (inserted_tx, inserted_rx) = oneshot::channel();
             let (go_tx, go_rx) = oneshot::channel::<()>();
-            let store = store.clone();
+            let writer = Arc::clone(&store);
+            let queued = holds(&store) + 1;
             done.push(tokio::spawn(async move {
-                let txn = store.begin_write().await.unwrap();
+                let txn = writer.begin_write().await.unwrap();
                 insert(&txn, name).await;
                 inserted_tx.send(name).unwrap();
                 go_rx.await.unwrap();
@@ -419,29 +439,27 @@ mod tests {
                     _ => txn.commit().await,
                 }
             }));
+            until_holds(&store, queued).await;
             inserted.push(inserted_rx);
             go.push(go_tx);
         }
-        // Let the four reach the queue before the first batch closes.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        first.commit().await.unwrap();
-        assert_eq!(names(&outside).await, ["first"]);
+        // `a` opens the batch; its closing queues behind the other three.
+        drop(held);
 
-        // They take their turns in arrival order, in one batch.
         let mut go = go.into_iter();
         let mut inserted = inserted.into_iter();
-        let a = inserted.next().unwrap().await.unwrap();
+        assert_eq!(inserted.next().unwrap().await.unwrap(), "a");
         go.next().unwrap().send(()).unwrap();
-        let b = inserted.next().unwrap().await.unwrap();
-        assert_eq!((a, b), ("a", "b"));
-        // `a` has committed its savepoint but is not yet told so: `b` is still writing in
-        // the same transaction, and nothing of it is visible outside.
+        assert_eq!(inserted.next().unwrap().await.unwrap(), "b");
+        // `a` has released its savepoint but is not told it committed: `b` is still writing in
+        // the same transaction, and nothing of either is visible outside.
         assert!(!done[0].is_finished());
-        assert_eq!(names(&outside).await, ["first"]);
+        assert!(names(&outside).await.is_empty());
         go.next().unwrap().send(()).unwrap();
         assert_eq!(inserted.next().unwrap().await.unwrap(), "rolled-back");
         go.next().unwrap().send(()).unwrap();
         assert_eq!(inserted.next().unwrap().await.unwrap(), "abandoned");
+        assert!(!done[0].is_finished() && !done[1].is_finished());
         done[3].abort();
 
         let mut done = done.into_iter();
@@ -449,12 +467,12 @@ mod tests {
             done.next().unwrap().await.unwrap().unwrap();
         }
         assert!(done.next().unwrap().await.unwrap_err().is_cancelled());
-        assert_eq!(names(&outside).await, ["a", "b", "first"]);
+        assert_eq!(names(&outside).await, ["a", "b"]);
 
         // The queue is free again: a lone writer commits at once.
         let last = store.begin_write().await.unwrap();
         insert(&last, "last").await;
         last.commit().await.unwrap();
-        assert_eq!(names(&outside).await, ["a", "b", "first", "last"]);
+        assert_eq!(names(&outside).await, ["a", "b", "last"]);
     }
 }
