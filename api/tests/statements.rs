@@ -70,24 +70,33 @@ fn schema(store: &Store) -> api::graphql::AppSchema {
     )
 }
 
+/// Runs `query` as the admin with fresh loaders, asserts it answered without errors, and
+/// returns its data.
+async fn ask(
+    schema: &api::graphql::AppSchema,
+    store: &Store,
+    query: &str,
+    variables: serde_json::Value,
+) -> serde_json::Value {
+    let request = Request::new(query)
+        .variables(async_graphql::Variables::from_json(variables))
+        .data(admin())
+        .data(loaders(store));
+    let response = schema.execute(request).await;
+    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    response.data.into_json().unwrap()
+}
+
 #[tokio::test]
 async fn listing_fifty_orders_costs_the_same_statements_as_listing_five() {
     let (_dir, store, counter) = counted_store(true).await;
     let schema = schema(&store);
-    let admin = admin();
+    let none = serde_json::Value::Null;
 
     let mut counts = Vec::new();
     for first in [5, 50] {
         counter.store(0, Ordering::SeqCst);
-        let request = Request::new(LIST)
-            .variables(async_graphql::Variables::from_json(
-                serde_json::json!({ "first": first }),
-            ))
-            .data(admin.clone())
-            .data(loaders(&store));
-        let response = schema.execute(request).await;
-        assert!(response.errors.is_empty(), "{:?}", response.errors);
-        let json = response.data.into_json().unwrap();
+        let json = ask(&schema, &store, LIST, serde_json::json!({ "first": first })).await;
         assert_eq!(json["orders"]["nodes"].as_array().unwrap().len(), first);
         counts.push(counter.load(Ordering::SeqCst));
     }
@@ -100,20 +109,13 @@ async fn listing_fifty_orders_costs_the_same_statements_as_listing_five() {
     // A page that selects no customer, rep or product reads none: the orders, whose lines come
     // in the same statement.
     counter.store(0, Ordering::SeqCst);
-    let request =
-        Request::new("{ orders(first: 50) { edges { node { number total { amount } } } } }")
-            .data(admin.clone())
-            .data(loaders(&store));
-    let response = schema.execute(request).await;
-    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    let numbers = "{ orders(first: 50) { edges { node { number total { amount } } } } }";
+    ask(&schema, &store, numbers, none.clone()).await;
     assert_eq!(counter.load(Ordering::SeqCst), 1, "orders with their lines");
     // Customers through `edges { node }` are primed like through `nodes`: one batch.
     counter.store(0, Ordering::SeqCst);
-    let request = Request::new("{ orders(first: 50) { edges { node { customer { name } } } } }")
-        .data(admin.clone())
-        .data(loaders(&store));
-    let response = schema.execute(request).await;
-    assert!(response.errors.is_empty(), "{:?}", response.errors);
+    let customers = "{ orders(first: 50) { edges { node { customer { name } } } } }";
+    ask(&schema, &store, customers, none).await;
     assert_eq!(
         counter.load(Ordering::SeqCst),
         2,
@@ -127,26 +129,14 @@ async fn listing_fifty_orders_costs_the_same_statements_as_listing_five() {
 async fn one_order_with_its_customer_and_rep_is_one_statement() {
     let (_dir, store, counter) = counted_store(true).await;
     let schema = schema(&store);
-    let admin = admin();
-    let request = Request::new("{ orders(first: 1) { nodes { id } } }")
-        .data(admin.clone())
-        .data(loaders(&store));
-    let listed = schema.execute(request).await.data.into_json().unwrap();
+    let first = "{ orders(first: 1) { nodes { id } } }";
+    let listed = ask(&schema, &store, first, serde_json::Value::Null).await;
     let id = listed["orders"]["nodes"][0]["id"].clone();
 
     counter.store(0, Ordering::SeqCst);
-    let request = Request::new(
-        "query($id: ID!) { order(id: $id) { number lines { sku } \
-         customer { name } salesRep { name } } }",
-    )
-    .variables(async_graphql::Variables::from_json(
-        serde_json::json!({ "id": id }),
-    ))
-    .data(admin.clone())
-    .data(loaders(&store));
-    let response = schema.execute(request).await;
-    assert!(response.errors.is_empty(), "{:?}", response.errors);
-    let json = response.data.into_json().unwrap();
+    let order = "query($id: ID!) { order(id: $id) { number lines { sku } \
+                 customer { name } salesRep { name } } }";
+    let json = ask(&schema, &store, order, serde_json::json!({ "id": id })).await;
     assert!(
         !json["order"]["customer"]["name"]
             .as_str()
