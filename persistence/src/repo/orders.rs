@@ -339,41 +339,37 @@ impl FromQueryResult for PartiesRow {
     }
 }
 
+/// What a previous use of an idempotency key means for this request.
+async fn replay<C: ConnectionTrait>(
+    conn: &C,
+    claim: &IdempotencyClaim,
+) -> Result<Option<Created>, RepoError> {
+    let Some(previous) = idempotency_key::Entity::find_by_id((claim.user_id.0, claim.key.clone()))
+        .one(conn)
+        .await
+        .map_err(storage)?
+    else {
+        return Ok(None);
+    };
+    if previous.operation != CREATE_ORDER || previous.fingerprint != claim.fingerprint {
+        return Err(RepoError::IdempotencyMismatch(claim.key.clone()));
+    }
+    let id = previous.result_id;
+    let order = orders_with_lines(conn, order::Entity::find_by_id(id))
+        .await?
+        .pop()
+        .ok_or(RepoError::NotFound {
+            entity: "order",
+            id,
+        })?;
+    Ok(Some(Created {
+        order,
+        events: Vec::new(),
+        replayed: true,
+    }))
+}
+
 impl Store {
-    async fn order_in<C: ConnectionTrait>(&self, conn: &C, id: i64) -> Result<Order, RepoError> {
-        orders_with_lines(conn, order::Entity::find_by_id(id))
-            .await?
-            .pop()
-            .ok_or(RepoError::NotFound {
-                entity: "order",
-                id,
-            })
-    }
-
-    /// What a previous use of an idempotency key means for this request.
-    async fn replay<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        claim: &IdempotencyClaim,
-    ) -> Result<Option<Created>, RepoError> {
-        let Some(previous) =
-            idempotency_key::Entity::find_by_id((claim.user_id.0, claim.key.clone()))
-                .one(conn)
-                .await
-                .map_err(storage)?
-        else {
-            return Ok(None);
-        };
-        if previous.operation != CREATE_ORDER || previous.fingerprint != claim.fingerprint {
-            return Err(RepoError::IdempotencyMismatch(claim.key.clone()));
-        }
-        Ok(Some(Created {
-            order: self.order_in(conn, previous.result_id).await?,
-            events: Vec::new(),
-            replayed: true,
-        }))
-    }
-
     async fn try_create(
         &self,
         new: NewOrder,
@@ -385,7 +381,7 @@ impl Store {
         new.created_at = from_micros(to_micros(new.created_at))?;
         let txn = self.begin_write().await?;
         if let Some(claim) = claim
-            && let Some(previous) = self.replay(&txn, claim).await?
+            && let Some(previous) = replay(&txn, claim).await?
         {
             txn.rollback().await?;
             return Ok(previous);
@@ -443,7 +439,7 @@ impl OrderRepository for Store {
                 let claim = claim
                     .as_ref()
                     .ok_or_else(|| RepoError::Storage("lost idempotency claim".into()))?;
-                self.replay(&self.db, claim)
+                replay(&self.db, claim)
                     .await?
                     .ok_or_else(|| RepoError::Storage("idempotency key vanished".into()))
             }
