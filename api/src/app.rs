@@ -157,6 +157,9 @@ pub async fn serve(args: ServeArgs) -> CliResult<()> {
         metrics: Arc::default(),
         review_policy: Arc::new(review_policy),
         stale_order_days: args.follow_up_stale_days,
+        feed_checks: Arc::new(tokio::sync::Semaphore::new(
+            crate::service::FEED_CHECKS_AT_ONCE,
+        )),
         limits: Arc::new(Limits::new(LimitConfig {
             mutations_per_minute: args.mutations_per_minute,
             address_mutations_per_minute: args.address_mutations_per_minute,

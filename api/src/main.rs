@@ -8,6 +8,7 @@ use tracing_subscriber::EnvFilter;
 // glibc's malloc spent a third of a page of 50 orders' CPU in malloc, free and fastbin
 // consolidation. mimalloc: about 10 % less server CPU for order(id), lists, transitions and
 // createOrder, and the same memory for idle websockets (docs/benchmarks.md, session 5).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -65,6 +65,9 @@ fn schema(store: &Store) -> api::graphql::AppSchema {
             metrics: Arc::default(),
             review_policy: Arc::default(),
             stale_order_days: 14,
+            feed_checks: Arc::new(tokio::sync::Semaphore::new(
+                api::service::FEED_CHECKS_AT_ONCE,
+            )),
         },
         false,
     )

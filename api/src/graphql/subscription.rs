@@ -16,6 +16,7 @@ use futures_util::Stream;
 use super::ContextExt;
 use super::OptionalId;
 use super::error::{ApiError, ApiResult};
+use super::loaders::loaders;
 use super::types::{OrderEventNode, StatusChangeNode};
 use crate::service::{Received, Route, Services, Subscription};
 
@@ -215,11 +216,24 @@ impl Feed {
         };
         // Subscribe before reading anything so nothing committed in between is missed.
         let receiver = services.hub.subscribe(route);
-        if let Some(id) = order {
-            services.order(ctx.loaders(), &actor, id).await?;
-        }
-        if let Some(id) = customer {
-            services.customer(ctx.loaders(), &actor, id).await?;
+        if order.is_some() || customer.is_some() {
+            // One turn among FEED_CHECKS_AT_ONCE: a reconnect storm waits here, small.
+            let _turn = services
+                .feed_checks
+                .acquire()
+                .await
+                .map_err(|_| ApiError::Internal("subscription checks are closed".into()))?;
+            // Loaders of its own: the operation's live as long as the subscription, and would
+            // keep the order (its lines, customer and rep) in memory for nothing. Boxed, like
+            // every storage call of a feed: async-graphql keeps the stream, with room for every
+            // future it awaits inline, for the subscription's life.
+            let check = loaders(&services.store);
+            if let Some(id) = order {
+                Box::pin(services.order(&check, &actor, id)).await?;
+            }
+            if let Some(id) = customer {
+                Box::pin(services.customer(&check, &actor, id)).await?;
+            }
         }
         Ok(Self {
             _active: services.metrics.subscription(),
@@ -246,10 +260,7 @@ impl Feed {
         loop {
             let event = if self.replaying {
                 if self.backlog.is_empty() {
-                    match self
-                        .services
-                        .store
-                        .events_after(self.last_seq, REPLAY_PAGE)
+                    match Box::pin(self.services.store.events_after(self.last_seq, REPLAY_PAGE))
                         .await
                     {
                         Ok(page) if page.is_empty() => {
@@ -286,7 +297,7 @@ impl Feed {
             if !self.wanted(&event) {
                 continue;
             }
-            match self.visible(&event).await {
+            match Box::pin(self.visible(&event)).await {
                 Ok(true) => return Some(Ok(event)),
                 Ok(false) => {}
                 Err(err) => return Some(Err(err.into())),

@@ -81,8 +81,10 @@ pub fn serve(upgrade: WebSocketUpgrade, protocol: GraphQLProtocol, state: AppSta
         if transport_ws {
             transport::serve(socket, state, settings).await;
         } else {
-            // Only graphql-ws was offered, so that is what `protocol` names.
-            serve_legacy(socket, protocol, state).await;
+            // Only graphql-ws was offered, so that is what `protocol` names. Boxed: the
+            // connection's task is sized for the larger of the two loops, and async-graphql's
+            // (rarely used) would otherwise make every connection's task 3 KiB larger.
+            Box::pin(serve_legacy(socket, protocol, state)).await;
         }
     })
 }

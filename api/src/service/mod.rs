@@ -56,7 +56,16 @@ pub struct Services {
     pub review_policy: Arc<domain::review::ReviewPolicy>,
     /// Days without contact after which an active order shows up in its rep's follow-ups.
     pub stale_order_days: u32,
+    /// Turns for the storage read that opens a subscription ([`FEED_CHECKS_AT_ONCE`]).
+    pub feed_checks: Arc<tokio::sync::Semaphore>,
 }
+
+/// Subscriptions whose access check may read storage at once. When every mobile client
+/// reconnects together (an instance restarted), thousands of subscribes arrive in a second; each
+/// would build its statement and wait for a connection with it, about 15 KiB apiece, and the
+/// allocator keeps that peak as the idle connections' memory afterwards. Waiting for a turn
+/// first costs nothing: the statements run one connection's worth at a time anyway.
+pub const FEED_CHECKS_AT_ONCE: usize = 32;
 
 impl Services {
     /// The authenticated actor, or `UNAUTHENTICATED`.

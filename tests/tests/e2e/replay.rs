@@ -11,7 +11,8 @@ use tests::{Backend, TestApp, spawn_app};
 use crate::fixtures::{Shop, id_of, move_order, order_events, version_of};
 
 backend_tests!(
-    a_client_that_reconnects_with_its_cursor_gets_exactly_what_it_missed_then_live_events
+    a_client_that_reconnects_with_its_cursor_gets_exactly_what_it_missed_then_live_events,
+    when_everyone_reconnects_at_once_each_client_gets_its_replay_or_its_refusal,
 );
 
 const EVENTS: &str = "subscription($filter: OrderEventFilter, $after: String) {
@@ -38,6 +39,18 @@ async fn next_event(socket: &mut RawSocket) -> Value {
         match message["type"].as_str() {
             Some("next") => return message["payload"]["data"]["orderEvents"].clone(),
             Some("error") | Some("complete") => panic!("{message}"),
+            _ => {}
+        }
+    }
+}
+
+/// The `error` that ends a subscription, as the server sent it.
+async fn refusal(socket: &mut RawSocket) -> Value {
+    loop {
+        let message = socket.expect_message(Duration::from_secs(10)).await;
+        match message["type"].as_str() {
+            Some("error") => return message["payload"].clone(),
+            Some("next") | Some("complete") => panic!("expected a refusal: {message}"),
             _ => {}
         }
     }
@@ -108,6 +121,54 @@ async fn a_client_that_reconnects_with_its_cursor_gets_exactly_what_it_missed_th
     assert_eq!(live["version"].as_i64(), Some(version_of(&order)));
     assert_eq!(live["data"]["to"], "ON_HOLD");
     quiet(&mut socket).await;
+}
+
+/// A restarted instance sees all its clients come back within a second. The server takes their
+/// subscriptions' access checks a few at a time; every client must still get its answer: its
+/// missed events, or `NOT_FOUND` for an order it may not see (a refused check gives its turn
+/// back, or the clients after the first few refusals would wait forever).
+async fn when_everyone_reconnects_at_once_each_client_gets_its_replay_or_its_refusal(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let shop = Shop::open(&app).await;
+    let (other_rep, _) = shop.other_rep(&app).await;
+    let order = shop.confirmed_order(&app).await;
+    let id = id_of(&order);
+    let stored = order_events(&app, &shop.rep.token, &id).await;
+    let first_cursor = stored[0]["cursor"].as_str().unwrap().to_owned();
+
+    // Four times as many as the server checks at once, one in four of them not allowed.
+    let clients: Vec<bool> = (0..128).map(|i| i % 4 != 3).collect();
+    let sockets = futures_util::future::join_all(clients.iter().map(|&allowed| {
+        let token = if allowed {
+            &shop.rep.token
+        } else {
+            &other_rep.token
+        };
+        connect(&app, token, &id, &first_cursor)
+    }))
+    .await;
+    let answers = futures_util::future::join_all(sockets.into_iter().zip(&clients).map(
+        async |(mut socket, &allowed)| {
+            if allowed {
+                let event = next_event(&mut socket).await;
+                (event["cursor"].clone(), json!("replayed"))
+            } else {
+                let errors = refusal(&mut socket).await;
+                (errors[0]["extensions"]["code"].clone(), json!("refused"))
+            }
+        },
+    ))
+    .await;
+    for (answer, &allowed) in answers.iter().zip(&clients) {
+        let expected = if allowed {
+            (stored[1]["cursor"].clone(), json!("replayed"))
+        } else {
+            (json!("NOT_FOUND"), json!("refused"))
+        };
+        assert_eq!(answer, &expected);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

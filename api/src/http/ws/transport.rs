@@ -108,7 +108,9 @@ pub(super) async fn serve(mut socket: WebSocket, state: AppState, settings: Sett
             frame = socket.recv() => match frame {
                 Some(Ok(frame)) => {
                     heard_since_ping = true;
-                    connection.on_frame(frame, &mut socket, deadline.as_mut()).await
+                    // Boxed: an idle connection's task would otherwise hold the space of the
+                    // largest handler (a subscribe) for as long as it is open.
+                    Box::pin(connection.on_frame(frame, &mut socket, deadline.as_mut())).await
                 }
                 Some(Err(err)) => Err(read_failure(&err)),
                 None => Err(Stop::Gone),
@@ -120,7 +122,7 @@ pub(super) async fn serve(mut socket: WebSocket, state: AppState, settings: Sett
             }
             .into()),
             Some(output) = connection.outputs.next(), if !connection.outputs.is_empty() => {
-                connection.on_output(output, &mut socket).await
+                Box::pin(connection.on_output(output, &mut socket)).await
             }
             _ = keepalive.tick() => {
                 if heard_since_ping {
