@@ -200,6 +200,14 @@ impl Actor {
         }
     }
 
+    /// Whether [`Actor::can_see`] on a record of this rep depends on who manages the rep: only
+    /// a manager's view of another rep's record does. Callers that would have to read the
+    /// manager from storage (a live feed deciding on an event) skip the read when it does not.
+    #[must_use]
+    pub fn needs_rep_manager(&self, sales_rep_id: UserId) -> bool {
+        self.role == Role::Manager && sales_rep_id != self.user_id
+    }
+
     /// The visibility scope for list queries, evaluated by the repository in SQL.
     #[must_use]
     pub fn scope(&self) -> Scope {
@@ -260,6 +268,36 @@ mod tests {
         assert!(!actor(3, Role::Sales, None).can_see(&o));
         assert!(actor(50, Role::Customer, Some(7)).can_see(&o));
         assert!(!actor(50, Role::Customer, Some(8)).can_see(&o));
+    }
+
+    proptest::proptest! {
+        /// When `needs_rep_manager` says no, any manager (or none) gives the same answer.
+        #[test]
+        fn the_rep_manager_matters_only_when_it_is_said_to(
+            user in 1i64..6,
+            role in proptest::sample::select(vec![Role::Admin, Role::Manager, Role::Sales, Role::Customer]),
+            customer in 1i64..4,
+            owner_customer in 1i64..4,
+            rep in 1i64..6,
+            manager in proptest::option::of(1i64..6),
+        ) {
+            let actor = actor(user, role, (role == Role::Customer).then_some(customer));
+            let owner = |rep_manager_id| Ownership {
+                customer_id: CustomerId(owner_customer),
+                sales_rep_id: UserId(rep),
+                rep_manager_id,
+            };
+            if !actor.needs_rep_manager(UserId(rep)) {
+                proptest::prop_assert_eq!(
+                    actor.can_see(&owner(manager.map(UserId))),
+                    actor.can_see(&owner(None))
+                );
+            } else {
+                // A manager sees another rep's record exactly when they manage that rep.
+                proptest::prop_assert!(actor.can_see(&owner(Some(UserId(user)))));
+                proptest::prop_assert!(!actor.can_see(&owner(None)));
+            }
+        }
     }
 
     #[test]

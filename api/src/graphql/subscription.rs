@@ -297,7 +297,7 @@ impl Feed {
             if !self.wanted(&event) {
                 continue;
             }
-            match Box::pin(self.visible(&event)).await {
+            match self.visible(&event).await {
                 Ok(true) => return Some(Ok(event)),
                 Ok(false) => {}
                 Err(err) => return Some(Err(err.into())),
@@ -319,19 +319,20 @@ impl Feed {
             return Ok(false);
         }
         let rep = event.sales_rep_id;
-        let manager = match self.managers.get(&rep) {
-            Some(manager) => *manager,
-            None => {
-                let manager = self
-                    .services
-                    .store
-                    .users_by_ids(&[rep])
-                    .await?
-                    .pop()
-                    .and_then(|u| u.manager_id);
-                self.managers.insert(rep, manager);
-                manager
-            }
+        // Only a manager's view needs the rep's manager. Everyone else decides without a read,
+        // which matters when an event reaches thousands of subscribers at once: each would
+        // otherwise queue its own read of the same user on its first event.
+        let manager = if !self.actor.needs_rep_manager(rep) {
+            None
+        } else if let Some(manager) = self.managers.get(&rep) {
+            *manager
+        } else {
+            let manager = Box::pin(self.services.store.users_by_ids(&[rep]))
+                .await?
+                .pop()
+                .and_then(|u| u.manager_id);
+            self.managers.insert(rep, manager);
+            manager
         };
         Ok(self.actor.can_see(&Ownership {
             customer_id: event.customer_id,

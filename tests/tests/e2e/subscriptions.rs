@@ -107,14 +107,35 @@ async fn a_sales_rep_subscribed_to_all_orders_sees_only_orders_they_may_see(back
     let mut admin_feed = app
         .subscribe(ALL_STATUS_CHANGES, json!({}), shop.admin.token())
         .await;
+    // The rep's manager sees the team's orders (decided per event from the rep's manager).
+    let mut manager_feed = app
+        .subscribe(ALL_STATUS_CHANGES, json!({}), shop.manager.token())
+        .await;
     // Each feed is probed with throwaway orders it may see; the admin's probes belong to the
-    // other rep, so the rep's feed must not see them either.
+    // other rep, so neither the rep's nor the manager's feed may see them.
     rep_feed
         .wait_until_live(async || cancelled_probe(&app, &shop, &shop.rep, &shop.customer_id).await)
         .await;
     admin_feed
         .wait_until_live(async || cancelled_probe(&app, &shop, &other_rep, &other_customer).await)
         .await;
+    manager_feed
+        .wait_until_live(async || cancelled_probe(&app, &shop, &shop.rep, &shop.customer_id).await)
+        .await;
+    // Feeds may still hold the others' probes: one last probe all three see, to skip to.
+    let last_probe = shop.draft(&app).await;
+    let last_probe = move_order(
+        &app,
+        &shop.rep.token,
+        &last_probe,
+        "CANCELLED",
+        Some("probe"),
+    )
+    .await;
+    for feed in [&mut rep_feed, &mut admin_feed, &mut manager_feed] {
+        feed.wait_until_live(async || (id_of(&last_probe), version_of(&last_probe)))
+            .await;
+    }
 
     // The other rep's order changes first, then the rep's own.
     let theirs_approved = submit(&app, &other_rep.token, &theirs, "APPROVED").await;
@@ -138,6 +159,8 @@ async fn a_sales_rep_subscribed_to_all_orders_sees_only_orders_they_may_see(back
 
     expect_change(&mut rep_feed, &mine_approved, "DRAFT").await;
     expect_change(&mut rep_feed, &mine_cancelled, "APPROVED").await;
+    expect_change(&mut manager_feed, &mine_approved, "DRAFT").await;
+    expect_change(&mut manager_feed, &mine_cancelled, "APPROVED").await;
 
     // The admin sees everything, in commit order: the other rep's events were published.
     expect_change(&mut admin_feed, &theirs_approved, "DRAFT").await;
@@ -146,6 +169,7 @@ async fn a_sales_rep_subscribed_to_all_orders_sees_only_orders_they_may_see(back
     expect_change(&mut admin_feed, &mine_cancelled, "APPROVED").await;
     rep_feed.close().await;
     admin_feed.close().await;
+    manager_feed.close().await;
 }
 
 /// Revoked access mid-subscription: once an admin moves an order to another rep, neither the
