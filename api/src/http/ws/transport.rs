@@ -129,7 +129,7 @@ pub(super) async fn serve(mut socket: WebSocket, state: AppState, settings: Sett
                     heard_since_ping = false;
                     // A websocket-level ping: every client answers it without knowing the
                     // subprotocol, and an unanswered one means the peer is gone.
-                    send_frame(&mut socket, Message::Ping(Default::default())).await
+                    Box::pin(send_frame(&mut socket, Message::Ping(Default::default()))).await
                 } else {
                     tracing::debug!("websocket peer stopped answering pings");
                     Err(Stop::Gone)
@@ -142,10 +142,12 @@ pub(super) async fn serve(mut socket: WebSocket, state: AppState, settings: Sett
     };
     // Dropping the connection drops (and so ends) every operation still running.
     drop(connection);
+    // Boxed, as the handlers are: the closing handshake happens once, at the end, and would
+    // otherwise add its space to the task of every open connection.
     match stop {
-        Stop::Close(close) => close_socket(socket, close, settings).await,
+        Stop::Close(close) => Box::pin(close_socket(socket, close, settings)).await,
         // tungstenite queued the answer to the client's close frame; the next read sends it.
-        Stop::PeerClosed => drain(socket, settings).await,
+        Stop::PeerClosed => Box::pin(drain(socket, settings)).await,
         Stop::Gone => {}
     }
 }
