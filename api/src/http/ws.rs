@@ -81,9 +81,9 @@ pub fn serve(upgrade: WebSocketUpgrade, protocol: GraphQLProtocol, state: AppSta
         if transport_ws {
             transport::serve(socket, state, settings).await;
         } else {
-            // Only graphql-ws was offered, so that is what `protocol` names. Boxed: the
-            // connection's task is sized for the larger of the two loops, and async-graphql's
-            // (rarely used) would otherwise make every connection's task 3 KiB larger.
+            // Only graphql-ws was offered, so that is what `protocol` names. Boxed: every
+            // connection's task would otherwise be sized for the larger of the two loops, and
+            // this one, async-graphql's, is rarely used.
             Box::pin(serve_legacy(socket, protocol, state)).await;
         }
     })

@@ -5,6 +5,7 @@ mod archive;
 pub(crate) mod bulk;
 mod catalog;
 mod events;
+mod idempotency;
 mod orders;
 mod sessions;
 mod settlement;

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use chrono::Utc;
 use domain::catalog::PaymentTerms;
 use domain::event::{OrderEventKind, StoredEvent};
 use domain::lifecycle::{OrderStatus, PaymentStatus};
@@ -20,17 +19,15 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, UnionType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityTrait,
     FromQueryResult, IdenStatic, Iterable, NotSet, QueryFilter, QueryOrder, QueryResult,
-    QuerySelect, QueryTrait, Select, Set, SqlErr,
+    QuerySelect, QueryTrait, Select, Set,
 };
 
 use super::catalog::scope_condition;
-use super::{corrupt, events, fetch_limit, into_page, search_condition, search_key};
+use super::{corrupt, events, fetch_limit, idempotency, into_page, search_condition, search_key};
 use crate::codec::{
     MONEY_SCALE, PERCENT_SCALE, QUANTITY_SCALE, from_micros, from_scaled, to_micros, to_scaled,
 };
-use crate::entity::{
-    customer, idempotency_key, invoice, order, order_exception, order_line, payment, user,
-};
+use crate::entity::{customer, invoice, order, order_exception, order_line, payment, user};
 use crate::store::{Store, WriteTxn, storage};
 
 const CREATE_ORDER: &str = "createOrder";
@@ -344,17 +341,9 @@ async fn replay<C: ConnectionTrait>(
     conn: &C,
     claim: &IdempotencyClaim,
 ) -> Result<Option<Created>, RepoError> {
-    let Some(previous) = idempotency_key::Entity::find_by_id((claim.user_id.0, claim.key.clone()))
-        .one(conn)
-        .await
-        .map_err(storage)?
-    else {
+    let Some(id) = idempotency::previous_result(conn, claim, CREATE_ORDER).await? else {
         return Ok(None);
     };
-    if previous.operation != CREATE_ORDER || previous.fingerprint != claim.fingerprint {
-        return Err(RepoError::IdempotencyMismatch(claim.key.clone()));
-    }
-    let id = previous.result_id;
     let order = orders_with_lines(conn, order::Entity::find_by_id(id))
         .await?
         .pop()
@@ -393,23 +382,7 @@ impl Store {
         order.id = OrderId(inserted.id);
         insert_lines(&txn, &order).await?;
         if let Some(claim) = claim {
-            idempotency_key::ActiveModel {
-                user_id: Set(claim.user_id.0),
-                key: Set(claim.key.clone()),
-                operation: Set(CREATE_ORDER.to_owned()),
-                fingerprint: Set(claim.fingerprint.clone()),
-                result_id: Set(order.id.0),
-                created_at: Set(to_micros(Utc::now())),
-            }
-            .insert(&txn)
-            .await
-            .map_err(|err| match err.sql_err() {
-                Some(SqlErr::UniqueConstraintViolation(_)) => RepoError::Duplicate {
-                    field: "idempotencyKey",
-                    value: claim.key.clone(),
-                },
-                _ => storage(err),
-            })?;
+            idempotency::record(&txn, claim, CREATE_ORDER, order.id.0).await?;
         }
         let events = creation_events(&order);
         let stored = events::append(&txn, &order, events, actor_id, order.created_at).await?;

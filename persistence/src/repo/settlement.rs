@@ -19,14 +19,14 @@ use domain::{CustomerId, OrderId, UserId};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, SqlErr,
+    QuerySelect, Set,
 };
 
 use super::catalog::scope_condition;
 use super::orders::{Touched, update_order_row};
-use super::{corrupt, events, fetch_limit, into_page};
+use super::{corrupt, events, fetch_limit, idempotency, into_page};
 use crate::codec::{MONEY_SCALE, from_micros, from_scaled, to_micros, to_scaled};
-use crate::entity::{collection_activity, idempotency_key, invoice, payment};
+use crate::entity::{collection_activity, invoice, payment};
 use crate::store::{Store, storage};
 
 const RECORD_PAYMENT: &str = "recordPayment";
@@ -150,18 +150,10 @@ impl Store {
         conn: &C,
         claim: &IdempotencyClaim,
     ) -> Result<Option<Payment>, RepoError> {
-        let Some(previous) =
-            idempotency_key::Entity::find_by_id((claim.user_id.0, claim.key.clone()))
-                .one(conn)
-                .await
-                .map_err(storage)?
-        else {
+        let Some(id) = idempotency::previous_result(conn, claim, RECORD_PAYMENT).await? else {
             return Ok(None);
         };
-        if previous.operation != RECORD_PAYMENT || previous.fingerprint != claim.fingerprint {
-            return Err(RepoError::IdempotencyMismatch(claim.key.clone()));
-        }
-        let row = payment::Entity::find_by_id(previous.result_id)
+        let row = payment::Entity::find_by_id(id)
             .one(conn)
             .await
             .map_err(storage)?
@@ -249,23 +241,7 @@ impl Store {
                 .map_err(storage)?;
             let stored = to_payment(row)?;
             if let Some(claim) = &change.claim {
-                idempotency_key::ActiveModel {
-                    user_id: Set(claim.user_id.0),
-                    key: Set(claim.key.clone()),
-                    operation: Set(RECORD_PAYMENT.to_owned()),
-                    fingerprint: Set(claim.fingerprint.clone()),
-                    result_id: Set(stored.id),
-                    created_at: Set(to_micros(Utc::now())),
-                }
-                .insert(&txn)
-                .await
-                .map_err(|err| match err.sql_err() {
-                    Some(SqlErr::UniqueConstraintViolation(_)) => RepoError::Duplicate {
-                        field: "idempotencyKey",
-                        value: claim.key.clone(),
-                    },
-                    _ => storage(err),
-                })?;
+                idempotency::record(&txn, claim, RECORD_PAYMENT, stored.id).await?;
             }
             for event in &mut events {
                 if let OrderEventKind::PaymentRecorded { payment_id, .. } = event {
