@@ -156,6 +156,10 @@ pub fn loaders(store: &Store) -> Loaders {
     )
 }
 
+/// Loaders shared by many requests for a short while: the events resolved for subscribers
+/// (see `http::ws::plan`). A request has either its own [`Loaders`] or these.
+pub struct SharedLoaders(pub std::sync::Arc<Loaders>);
+
 /// Loads what the query selects of a page of orders (customers, reps, products, the customers'
 /// owners, the reps' managers) in one batch each, before the field resolvers ask for them one by
 /// one: the loader batches only what is requested within its delay, and a page resolved slower

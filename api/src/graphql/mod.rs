@@ -15,7 +15,7 @@ mod subscription;
 mod tracking;
 pub mod types;
 
-use async_graphql::{Context, Schema};
+use async_graphql::{Context, EmptyMutation, EmptySubscription, Schema};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::ports::{Page, PageRequest};
@@ -28,7 +28,7 @@ use crate::service::Services;
 
 pub use self::mutation::MutationRoot;
 pub use self::query::QueryRoot;
-pub use self::subscription::SubscriptionRoot;
+pub use self::subscription::{EventRoot, ParkedFeed, Parking, SubscriptionRoot};
 
 /// The schema type served at `/graphql`.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
@@ -79,6 +79,20 @@ pub fn build_schema(services: Services, production: bool) -> AppSchema {
     }
 }
 
+/// Runs a parked subscription's operation over one event (see [`EventRoot`]).
+pub type EventSchema = Schema<EventRoot, EmptyMutation, EmptySubscription>;
+
+/// The event schema. The operations it runs were validated, limits included, against the full
+/// schema when they were subscribed, with the same fields and arguments: each event runs only
+/// the checks execution itself needs.
+pub fn build_event_schema(services: Services) -> EventSchema {
+    Schema::build(EventRoot, EmptyMutation, EmptySubscription)
+        .validation_mode(async_graphql::ValidationMode::Fast)
+        .disable_introspection()
+        .data(services)
+        .finish()
+}
+
 /// The schema's SDL, as committed at `api/schema.graphql` (no data needed to print it).
 pub fn sdl() -> String {
     Schema::build(
@@ -108,7 +122,10 @@ impl ContextExt for Context<'_> {
     }
 
     fn loaders(&self) -> &Loaders {
-        self.data_unchecked::<Loaders>()
+        match self.data_opt::<Loaders>() {
+            Some(loaders) => loaders,
+            None => &self.data_unchecked::<loaders::SharedLoaders>().0,
+        }
     }
 
     fn actor(&self) -> ApiResult<Actor> {

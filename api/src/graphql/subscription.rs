@@ -6,12 +6,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use async_graphql::{Context, Enum, ID, InputObject, Subscription};
+use async_graphql::{Context, Enum, ID, InputObject, Object, Subscription};
 use domain::event::StoredEvent;
 use domain::ports::{EventLog, UserRepository};
 use domain::user::{Actor, Ownership, Role};
 use domain::{CustomerId, OrderId, UserId};
 use futures_util::Stream;
+use futures_util::future::Either;
+use futures_util::stream;
 
 use super::ContextExt;
 use super::OptionalId;
@@ -131,15 +133,13 @@ impl SubscriptionRoot {
             customer_id: None,
             types: Some(vec![OrderEventType::StatusChanged]),
         };
-        let feed = Feed::open(ctx, filter, None).await?;
-        Ok(futures_util::stream::unfold(feed, |mut feed| async move {
-            let item = feed.next().await?.and_then(|event| {
-                StatusChangeNode::from_event(&event).ok_or_else(|| {
-                    ApiError::Internal("a non-status event passed the status filter".into()).into()
-                })
-            });
+        let Some(feed) = park(ctx, Feed::open(ctx, filter, None).await?) else {
+            return Ok(Either::Left(stream::empty()));
+        };
+        Ok(Either::Right(stream::unfold(feed, |mut feed| async move {
+            let item = feed.next().await?.and_then(|event| status_change(&event));
             Some((item, feed))
-        }))
+        })))
     }
 
     /// Every kind of order event the caller may see, as stored in the event log. With `after`
@@ -163,14 +163,107 @@ impl SubscriptionRoot {
                     .ok_or_else(|| ApiError::bad_input("after", "not a cursor of an order event"))
             })
             .transpose()?;
-        let feed = Feed::open(ctx, filter.unwrap_or_default(), after).await?;
-        Ok(futures_util::stream::unfold(feed, |mut feed| async move {
+        let Some(feed) = park(
+            ctx,
+            Feed::open(ctx, filter.unwrap_or_default(), after).await?,
+        ) else {
+            return Ok(Either::Left(stream::empty()));
+        };
+        Ok(Either::Right(stream::unfold(feed, |mut feed| async move {
             let item = feed
                 .next()
                 .await?
                 .map(|event| OrderEventNode((*event).clone()));
             Some((item, feed))
-        }))
+        })))
+    }
+}
+
+fn status_change(event: &StoredEvent) -> async_graphql::Result<StatusChangeNode> {
+    StatusChangeNode::from_event(event).ok_or_else(|| {
+        ApiError::Internal("a non-status event passed the status filter".into()).into()
+    })
+}
+
+/// Where a subscription field hands over its feed instead of returning a stream. A transport
+/// that can run the operation once per event (see [`EventRoot`]) puts one in the operation's
+/// data: a running async-graphql stream holds its query environment, variables and field stream
+/// (about 12 KB) for the subscription's whole life, most of an idle subscriber's memory.
+#[derive(Default)]
+pub struct Parking(std::sync::Mutex<Option<ParkedFeed>>);
+
+impl Parking {
+    /// The feed handed over, if the field ran and parked it.
+    pub fn take(&self) -> Option<ParkedFeed> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+}
+
+/// Parks `feed` if the operation has room for it; otherwise gives it back to be streamed.
+fn park(ctx: &Context<'_>, feed: Feed) -> Option<Feed> {
+    let Some(parking) = ctx.data_opt::<Arc<Parking>>() else {
+        return Some(feed);
+    };
+    let mut slot = parking
+        .0
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if slot.is_some() {
+        // A second field of the same operation (the transport parks only one-field operations,
+        // so this is a safety net): stream it as usual.
+        return Some(feed);
+    }
+    *slot = Some(ParkedFeed(feed));
+    None
+}
+
+/// A subscription's feed, parked: its filter, visibility and replay state, without the
+/// operation. The transport resolves each event it yields with [`EventRoot`].
+pub struct ParkedFeed(Feed);
+
+impl ParkedFeed {
+    /// The next event this subscriber may see; `None` when the feed ends.
+    pub async fn next(&mut self) -> Option<async_graphql::Result<Arc<StoredEvent>>> {
+        self.0.next().await
+    }
+}
+
+/// The subscription's fields as a query over one event (the event in the request's data):
+/// how a parked subscription's operation runs for each event. The fields and their arguments
+/// are the subscription root's, so an operation valid there is valid here; the arguments were
+/// used when the feed opened and are ignored here.
+///
+/// One resolution is shared by every subscriber of the same operation and variables, so
+/// nothing under these fields may depend on who is asking: the request carries no caller (a
+/// field that asked for one would fail with UNAUTHENTICATED rather than answer for someone else).
+pub struct EventRoot;
+
+#[Object(name = "Subscription")]
+impl EventRoot {
+    /// Status changes after they are committed.
+    async fn order_status_changed(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(name = "orderId", desc = "Only this order.")] _order_id: Option<ID>,
+    ) -> async_graphql::Result<StatusChangeNode> {
+        status_change(ctx.data_unchecked::<Arc<StoredEvent>>())
+    }
+
+    /// Every kind of order event the caller may see.
+    async fn order_events(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(name = "filter", desc = "Which events.")] _filter: Option<OrderEventFilter>,
+        #[graphql(
+            name = "after",
+            desc = "Cursor of the last event already received: replay from there."
+        )]
+        _after: Option<String>,
+    ) -> OrderEventNode {
+        OrderEventNode((**ctx.data_unchecked::<Arc<StoredEvent>>()).clone())
     }
 }
 

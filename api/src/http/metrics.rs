@@ -30,6 +30,7 @@ pub struct Metrics {
     websocket_connections: AtomicI64,
     subscriptions: AtomicI64,
     rate_limited: AtomicU64,
+    subscription_resolutions: AtomicU64,
 }
 
 #[derive(Clone, Copy)]
@@ -112,6 +113,13 @@ impl Metrics {
     /// Records a request refused by a rate limit.
     pub fn rate_limited(&self) {
         self.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records one event resolved for a parked subscription's plan (once for all of its
+    /// subscribers).
+    pub fn subscription_resolved(&self) {
+        self.subscription_resolutions
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     fn gauge(&self, gauge: Gauge) -> &AtomicI64 {
@@ -221,6 +229,12 @@ impl Metrics {
                 "gauge",
                 "Active subscriptions.",
                 self.subscriptions.load(Ordering::Relaxed),
+            ),
+            (
+                "orderdesk_subscription_resolutions_total",
+                "counter",
+                "Events resolved for subscribers: once per event for all subscriptions with the same operation and variables.",
+                self.subscription_resolutions.load(Ordering::Relaxed) as i64,
             ),
             (
                 "orderdesk_event_log_newest_seq",

@@ -8,6 +8,8 @@ pub mod parse_cache;
 pub mod request_id;
 mod ws;
 
+pub use self::ws::Plans;
+
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
@@ -37,6 +39,8 @@ pub struct AppState {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// Parsed documents of the operations clients keep sending.
     pub parse_cache: std::sync::Arc<parse_cache::ParseCache>,
+    /// What parked subscriptions run on each event, shared by identical subscriptions.
+    pub plans: std::sync::Arc<Plans>,
 }
 
 /// The whole HTTP surface.

@@ -5,8 +5,11 @@
 //! async-graphql. Either way the token travels in the `connection_init` payload
 //! (`{ "authorization": "Bearer ..." }`) and the connection ends when the token expires.
 
+mod plan;
 mod protocol;
 mod transport;
+
+pub use self::plan::Plans;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -14,6 +14,7 @@ backend_tests!(
     a_subscriber_to_one_order_receives_exactly_its_committed_transitions_in_order,
     a_sales_rep_subscribed_to_all_orders_sees_only_orders_they_may_see,
     after_an_order_is_reassigned_the_previous_rep_receives_none_of_its_events,
+    identical_subscriptions_share_one_resolution_of_each_event,
 );
 
 async fn a_subscriber_to_one_order_receives_exactly_its_committed_transitions_in_order(
@@ -260,6 +261,122 @@ async fn after_an_order_is_reassigned_the_previous_rep_receives_none_of_its_even
 
 /// A draft by `rep` for `customer_id`, cancelled at once: one STATUS_CHANGED event that does not
 /// disturb the scenario. Returns the event's `(orderId, version)`.
+/// `orderdesk_subscription_resolutions_total` from `/metrics`.
+async fn resolutions(app: &TestApp) -> u64 {
+    let text = app
+        .http()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|line| line.strip_prefix("orderdesk_subscription_resolutions_total "))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no orderdesk_subscription_resolutions_total in\n{text}"))
+}
+
+/// Many clients watching one order (a team's screens, a customer's devices) send the same
+/// operation: the server resolves each event once for all of them, and each still gets it.
+async fn identical_subscriptions_share_one_resolution_of_each_event(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let shop = Shop::open(&app).await;
+    let mut order = shop.confirmed_order(&app).await;
+    let id = id_of(&order);
+    let variables = json!({ "orderId": id });
+    // Five of one operation, from two users; one other selection; one operation of two fields
+    // (run as a stream per field, not shared).
+    let other_selection = "subscription($orderId: ID) { orderStatusChanged(orderId: $orderId) { orderId version to } }";
+    let two_fields = "subscription($orderId: ID) { \
+        orderStatusChanged(orderId: $orderId) { orderId version } \
+        orderEvents(filter: { orderId: $orderId, types: [STATUS_CHANGED] }) { cursor } }";
+    let mut feeds = Vec::new();
+    for token in [
+        shop.rep.token(),
+        shop.rep.token(),
+        shop.rep.token(),
+        shop.admin.token(),
+        shop.admin.token(),
+    ] {
+        feeds.push(
+            app.subscribe(ORDER_STATUS_CHANGES, variables.clone(), token)
+                .await,
+        );
+    }
+    feeds.push(
+        app.subscribe(other_selection, variables.clone(), shop.rep.token())
+            .await,
+    );
+    feeds.push(
+        app.subscribe(two_fields, variables.clone(), shop.rep.token())
+            .await,
+    );
+    for feed in &mut feeds {
+        feed.wait_until_live(async || {
+            order = move_order(&app, &shop.rep.token, &order, "ON_HOLD", Some("probe")).await;
+            order = move_order(&app, &shop.rep.token, &order, "CONFIRMED", None).await;
+            (id.clone(), version_of(&order))
+        })
+        .await;
+    }
+    // One last probe every feed skips to: then nothing is left to resolve.
+    order = move_order(&app, &shop.rep.token, &order, "ON_HOLD", Some("probe")).await;
+    for feed in &mut feeds {
+        feed.wait_until_live(async || (id.clone(), version_of(&order)))
+            .await;
+    }
+
+    let before = resolutions(&app).await;
+    let moved = move_order(&app, &shop.rep.token, &order, "CONFIRMED", None).await;
+    for (n, feed) in feeds.iter_mut().enumerate() {
+        let event = loop {
+            // The two-field operation also delivers its `orderEvents` entry.
+            let event = feed.next_event(EVENT_TIMEOUT).await;
+            if !event["orderStatusChanged"].is_null() {
+                break event;
+            }
+        };
+        let change = &event["orderStatusChanged"];
+        assert_eq!(
+            change["orderId"],
+            id.as_str(),
+            "feed {n}: {}",
+            pretty(&event)
+        );
+        assert_eq!(
+            change["version"],
+            moved["version"],
+            "feed {n}: {}",
+            pretty(&event)
+        );
+        if n == 5 {
+            assert_eq!(change["to"], "CONFIRMED", "{}", pretty(&event));
+            assert!(
+                change.get("actor").is_none(),
+                "its own selection: {}",
+                pretty(&event)
+            );
+        } else if n < 5 {
+            assert_eq!(
+                change["actor"]["id"],
+                shop.rep.id.as_str(),
+                "{}",
+                pretty(&event)
+            );
+        }
+    }
+    assert_eq!(
+        resolutions(&app).await - before,
+        2,
+        "one resolution for the five identical subscriptions, one for the other selection"
+    );
+    for feed in feeds {
+        feed.close().await;
+    }
+}
+
 async fn cancelled_probe(
     app: &TestApp,
     shop: &Shop,

@@ -1,5 +1,6 @@
 //! One graphql-transport-ws connection: the message loop over axum's websocket, with each
-//! operation run by `schema.execute_stream`.
+//! operation run by `schema.execute_stream`; an operation of one subscription field is parked
+//! once its field has opened its feed, and then runs once per event ([`super::plan`]).
 //!
 //! Everything happens in the connection's own task, one message at a time, so a `subscribe`
 //! arriving after `connection_init` always finds the connection acknowledged, and a `complete`
@@ -13,16 +14,18 @@ use std::sync::Arc;
 use async_graphql::{Response, ServerError};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use chrono::Utc;
-use futures_util::StreamExt;
 use futures_util::future::AbortHandle;
 use futures_util::stream::{self, BoxStream, SelectAll};
+use futures_util::{FutureExt, StreamExt};
 use serde_json::{Map, Value};
 use tokio::time::{Instant, Sleep};
 
 use super::Settings;
+use super::plan::{Delivery, Plan, Plans};
 use super::protocol::{self, ClientMessage, Close, ServerMessage};
 use crate::graphql::error::ensure_codes;
 use crate::graphql::loaders::loaders;
+use crate::graphql::{ParkedFeed, Parking};
 use crate::http::AppState;
 use crate::http::auth::Auth;
 
@@ -60,6 +63,11 @@ struct Output {
 
 enum Event {
     Result(Box<Response>),
+    /// The `payload` of a `next`, serialised once for every subscriber of the same plan.
+    Payload(Arc<str>),
+    /// The operation's field opened its feed and handed it over: from now on the operation runs
+    /// once per event.
+    Parked(Box<(ParkedFeed, Arc<Plan>)>),
     /// A resolver panicked: the operation fails, the connection goes on.
     Panicked,
     Ended,
@@ -258,6 +266,7 @@ impl Connection {
             )
             .await;
         }
+        self.state.parse_cache.prepare(&mut request);
         if crate::http::endpoint::is_mutation(&mut request) {
             // Changes go through POST /graphql, where rate limits, batching rules and the client
             // address apply; PROTOCOL.md leaves the choice of operations to the server.
@@ -274,13 +283,30 @@ impl Connection {
             )
             .await;
         }
+        let parking = self
+            .state
+            .plans
+            .plan(&mut request)
+            .map(|plan| (Arc::new(Parking::default()), plan));
         // Loaders per operation: their cache dies with it, not with the connection.
-        let request = request
+        let mut request = request
             .data(auth.clone())
             .data(loaders(&self.state.services.store));
+        if let Some((slot, _)) = &parking {
+            request = request.data(Arc::clone(slot));
+        }
         self.generations += 1;
         let generation = self.generations;
         let tag: Arc<str> = Arc::from(id.as_str());
+        let ended = async move {
+            match parking {
+                Some((slot, plan)) => match slot.take() {
+                    Some(feed) => Event::Parked(Box::new((feed, plan))),
+                    None => Event::Ended,
+                },
+                None => Event::Ended,
+            }
+        };
         let results = AssertUnwindSafe(self.state.schema.execute_stream(request))
             .catch_unwind()
             .map(|result| match result {
@@ -293,16 +319,27 @@ impl Connection {
                     Event::Panicked
                 }
             })
-            .chain(stream::once(async { Event::Ended }))
-            .map(move |event| Output {
-                id: Arc::clone(&tag),
-                generation,
-                event,
-            });
-        let (results, abort) = stream::abortable(results);
-        self.outputs.push(results.boxed());
+            .chain(stream::once(ended));
+        let abort = self.run(tag, generation, results);
         self.active.insert(id, Active { generation, abort });
         Ok(())
+    }
+
+    /// Runs an operation's events as outputs of the connection, until aborted.
+    fn run(
+        &mut self,
+        id: Arc<str>,
+        generation: u64,
+        events: impl futures_util::Stream<Item = Event> + Send + 'static,
+    ) -> AbortHandle {
+        let outputs = events.map(move |event| Output {
+            id: Arc::clone(&id),
+            generation,
+            event,
+        });
+        let (outputs, abort) = stream::abortable(outputs);
+        self.outputs.push(outputs.boxed());
+        abort
     }
 
     async fn on_output(&mut self, output: Output, socket: &mut WebSocket) -> Step {
@@ -353,6 +390,16 @@ impl Connection {
                     .await
                 }
             }
+            Event::Payload(payload) => send_next(socket, id, &payload).await,
+            Event::Parked(parked) => {
+                let (feed, plan) = *parked;
+                let events = parked_events(feed, plan, Arc::clone(&self.state.plans));
+                let abort = self.run(Arc::clone(&output.id), output.generation, events);
+                if let Some(active) = self.active.get_mut(id) {
+                    active.abort = abort;
+                }
+                Ok(())
+            }
             Event::Panicked => {
                 self.finish(id);
                 let error = coded_error("internal error", "INTERNAL");
@@ -376,6 +423,60 @@ impl Connection {
     fn finish(&mut self, id: &str) {
         if let Some(active) = self.active.remove(id) {
             active.abort.abort();
+        }
+    }
+}
+
+/// A parked operation's events: each one its feed yields, resolved by its plan (shared with the
+/// plan's other subscribers), then the end of the feed.
+fn parked_events(
+    feed: ParkedFeed,
+    plan: Arc<Plan>,
+    plans: Arc<Plans>,
+) -> impl futures_util::Stream<Item = Event> + Send + 'static {
+    stream::unfold(Some((feed, plan, plans)), |state| async move {
+        let (mut feed, plan, plans) = state?;
+        let event = match feed.next().await {
+            Some(Ok(event)) => event,
+            Some(Err(error)) => {
+                let mut error = error.into_server_error(async_graphql::Pos::default());
+                // No position in the document to point at: the feed failed, not a field.
+                error.locations.clear();
+                let response = Response::from_errors(vec![error]);
+                return Some((Event::Result(Box::new(response)), None));
+            }
+            None => return Some((Event::Ended, None)),
+        };
+        let delivery = AssertUnwindSafe(plans.deliver(&plan, &event))
+            .catch_unwind()
+            .await;
+        let event = match delivery {
+            Ok(Delivery::Next(payload)) => Event::Payload(payload),
+            Ok(Delivery::Failed(errors)) => {
+                Event::Result(Box::new(Response::from_errors(errors.to_vec())))
+            }
+            Err(panic) => {
+                tracing::error!(
+                    panic = %crate::http::endpoint::panic_message(&*panic),
+                    "a subscription resolver panicked"
+                );
+                Event::Panicked
+            }
+        };
+        Some((event, Some((feed, plan, plans))))
+    })
+}
+
+/// A `next` with a payload serialised already: the same text for every subscriber of a plan.
+async fn send_next(socket: &mut WebSocket, id: &str, payload: &str) -> Step {
+    match serde_json::to_string(id) {
+        Ok(id) => {
+            let text = format!(r#"{{"type":"next","id":{id},"payload":{payload}}}"#);
+            send_frame(socket, Message::Text(text.into())).await
+        }
+        Err(err) => {
+            tracing::error!(%err, "could not serialise a websocket message");
+            Err(Close::internal().into())
         }
     }
 }
