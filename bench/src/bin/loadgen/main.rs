@@ -99,6 +99,12 @@ pub struct Args {
     /// The order the `--ws` driver puts on hold and resumes (its subscribers watch it).
     #[arg(long)]
     pub ws_order: Option<String>,
+    /// Websocket modes: give each subscription an operation text of its own (a trailing comment
+    /// with its number), as if every client sent a different operation. The server resolves an
+    /// event once per distinct operation and variables, so this measures deliveries that share
+    /// nothing; without it, `--ws` subscribers all send the same operation.
+    #[arg(long)]
+    pub ws_unique: bool,
     /// Time between two status changes of the `--ws` driver.
     #[arg(long, default_value = "200ms", value_parser = parse_duration)]
     pub ws_interval: Duration,

@@ -87,6 +87,8 @@ pub struct Subscribe {
     pub variables: Value,
     /// Set the `orderId` variable of each subscription to the order it watches.
     pub set_order_id: bool,
+    /// Number each subscription's operation text (`--ws-unique`).
+    pub unique: bool,
 }
 
 /// What subscribers share.
@@ -99,6 +101,8 @@ struct Shared {
     handshakes: Semaphore,
     /// Subscriptions that have sent `subscribe` (or failed trying).
     opened: AtomicUsize,
+    /// The next number for `--ws-unique`.
+    numbered: AtomicUsize,
     /// Subscriptions that have received at least one event.
     live: AtomicUsize,
     /// Per order: its subscriptions that have neither received an event nor failed.
@@ -172,6 +176,7 @@ impl Subscriptions {
             subscribe,
             handshakes: Semaphore::new(CONCURRENT_HANDSHAKES),
             opened: AtomicUsize::new(0),
+            numbered: AtomicUsize::new(0),
             live: AtomicUsize::new(0),
             pending: subscribers_of.into_iter().map(AtomicUsize::new).collect(),
             live_by_order: order_ids.iter().map(|_| AtomicUsize::new(0)).collect(),
@@ -253,6 +258,7 @@ pub async fn run(
     let mut order = orders::movable_order(&mut driver, &order_id).await?;
     let subscribe = Subscribe {
         set_order_id: query.is_none(),
+        unique: args.ws_unique,
         query: query.unwrap_or_else(|| DEFAULT_SUBSCRIPTION.to_owned()),
         variables,
     };
@@ -520,12 +526,18 @@ async fn open(shared: &Shared, order_id: &str) -> Result<Socket, String> {
     if subscribe.set_order_id {
         variables["orderId"] = json!(order_id);
     }
+    let query = if subscribe.unique {
+        let n = shared.numbered.fetch_add(1, Ordering::Relaxed);
+        format!("{}\n# subscriber {n}", subscribe.query)
+    } else {
+        subscribe.query.clone()
+    };
     send(
         &mut socket,
         json!({
             "id": ID,
             "type": "subscribe",
-            "payload": { "query": subscribe.query, "variables": variables },
+            "payload": { "query": query, "variables": variables },
         }),
     )
     .await?;

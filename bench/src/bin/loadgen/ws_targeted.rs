@@ -283,6 +283,7 @@ async fn set_up(
         query: query.unwrap_or_else(|| DEFAULT_SUBSCRIPTION.to_owned()),
         variables,
         set_order_id: true,
+        unique: args.ws_unique,
     };
     let rss_before = server_rss_kib(args);
     let subscriptions =
