@@ -20,7 +20,7 @@ use async_graphql::parser::types::{
 };
 use async_graphql::{Request, ServerError, Variables};
 use domain::event::StoredEvent;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 
 use crate::graphql::EventSchema;
 use crate::graphql::error::ensure_codes;
@@ -34,7 +34,19 @@ pub struct Plans {
     interned: Mutex<Interned>,
     /// Loaders shared by the resolutions of [`LOADERS_FOR`] (when made, and them).
     loaders: Mutex<(Instant, Arc<Loaders>)>,
+    /// Turns for subscriptions being started ([`STARTS_AT_ONCE`]).
+    starts: Arc<Semaphore>,
 }
+
+/// Parked subscriptions being started at once. Until its field has opened the feed, an operation
+/// is a running async-graphql stream of about 7 KB (its request, parsed document, variables,
+/// query environment and field stream). When thousands of clients subscribe in the same second
+/// (every mobile client reconnecting after a restart), they would all be that size together,
+/// and the allocator keeps such a peak as the idle connections' memory afterwards. Waiting for a
+/// turn, a subscription holds only its plan; starting takes a storage read at most, so turns
+/// come round quickly. More than the feeds' own turns for their checks
+/// ([`crate::service::FEED_CHECKS_AT_ONCE`]), so those are never idle for want of starters.
+pub const STARTS_AT_ONCE: usize = 64;
 
 /// How long resolutions share their loaders. Events name the same few users (the reps acting)
 /// over and over; fresh loaders per resolution would read each again, after the loader's batching
@@ -52,8 +64,12 @@ struct Interned {
     sweep_at: usize,
 }
 
-/// An operation's document, its subscription turned into a query of the event schema.
-struct Document(ExecutableDocument);
+/// An operation's document, its subscription turned into a query of the event schema, and its
+/// text.
+struct Document {
+    query: Arc<str>,
+    converted: ExecutableDocument,
+}
 
 /// An operation and its variables, run once per event for all its subscribers.
 pub struct Plan {
@@ -86,6 +102,7 @@ impl Plans {
             loaders: Mutex::new((Instant::now(), Arc::new(loaders(&services.store)))),
             services,
             interned: Mutex::default(),
+            starts: Arc::new(Semaphore::new(STARTS_AT_ONCE)),
         }
     }
 
@@ -98,6 +115,11 @@ impl Plans {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .plan(request)
+    }
+
+    /// Turns for starting parked subscriptions ([`STARTS_AT_ONCE`]).
+    pub fn starts(&self) -> Arc<Semaphore> {
+        Arc::clone(&self.starts)
     }
 
     /// What `event` becomes for the subscribers of `plan`: resolved by the first of them to ask,
@@ -121,13 +143,12 @@ impl Plans {
 
     async fn resolve(&self, plan: &Plan, event: &Arc<StoredEvent>) -> Delivery {
         self.services.metrics.subscription_resolved();
-        let variables = serde_json::from_str(&plan.variables).unwrap_or_default();
         let mut request = Request::new(String::new())
-            .variables(Variables::from_json(variables))
+            .variables(plan.variables())
             .data(Arc::clone(event))
             .data(SharedLoaders(self.loaders()));
         request.operation_name.clone_from(&plan.operation_name);
-        request.set_parsed_query(plan.document.0.clone());
+        request.set_parsed_query(plan.document.converted.clone());
         // Boxed: every parked subscription's stream would otherwise be sized for it.
         let mut response = Box::pin(self.schema.execute(request)).await;
         ensure_codes(&mut response);
@@ -154,6 +175,33 @@ impl Plans {
             *shared = (Instant::now(), Arc::new(loaders(&self.services.store)));
         }
         Arc::clone(&shared.1)
+    }
+}
+
+impl Plan {
+    /// The subscription this plan was made from, as a request to start it with.
+    pub fn request(&self) -> Request {
+        let mut document = self.document.converted.clone();
+        set_operation_type(&mut document, OperationType::Subscription);
+        let mut request = Request::new(&*self.document.query).variables(self.variables());
+        request.operation_name.clone_from(&self.operation_name);
+        request.set_parsed_query(document);
+        request
+    }
+
+    fn variables(&self) -> Variables {
+        Variables::from_json(serde_json::from_str(&self.variables).unwrap_or_default())
+    }
+}
+
+fn set_operation_type(document: &mut ExecutableDocument, ty: OperationType) {
+    match &mut document.operations {
+        DocumentOperations::Single(operation) => operation.node.ty = ty,
+        DocumentOperations::Multiple(operations) => {
+            for operation in operations.values_mut() {
+                operation.node.ty = ty;
+            }
+        }
     }
 }
 
@@ -192,17 +240,11 @@ impl Interned {
             Some(document) => document,
             None => {
                 let mut converted = request.parsed_query().ok()?.clone();
-                match &mut converted.operations {
-                    DocumentOperations::Single(operation) => {
-                        operation.node.ty = OperationType::Query;
-                    }
-                    DocumentOperations::Multiple(operations) => {
-                        for operation in operations.values_mut() {
-                            operation.node.ty = OperationType::Query;
-                        }
-                    }
-                }
-                let document = Arc::new(Document(converted));
+                set_operation_type(&mut converted, OperationType::Query);
+                let document = Arc::new(Document {
+                    query: Arc::from(request.query.as_str()),
+                    converted,
+                });
                 self.documents
                     .insert(key.clone(), Arc::downgrade(&document));
                 document
@@ -273,7 +315,7 @@ mod tests {
     fn a_parked_operation_runs_as_a_query_of_the_same_selection() {
         let mut interned = Interned::default();
         let plan = plan(&mut interned, WATCH, serde_json::json!({})).unwrap();
-        let operations: Vec<_> = plan.document.0.operations.iter().collect();
+        let operations: Vec<_> = plan.document.converted.operations.iter().collect();
         assert_eq!(operations.len(), 1);
         assert_eq!(operations[0].1.node.ty, OperationType::Query);
         assert_eq!(plan.operation_name.as_deref(), None);
@@ -281,6 +323,25 @@ mod tests {
             .plan(&mut request(WATCH, serde_json::json!({})).operation_name("Watch"))
             .unwrap();
         assert_eq!(named.operation_name.as_deref(), Some("Watch"));
+    }
+
+    #[test]
+    fn a_plan_gives_back_the_subscription_it_was_made_from() {
+        let mut interned = Interned::default();
+        let variables = serde_json::json!({ "id": "7" });
+        let plan = interned
+            .plan(&mut request(WATCH, variables.clone()).operation_name("Watch"))
+            .unwrap();
+        let mut again = plan.request();
+        assert_eq!(again.query, WATCH);
+        assert_eq!(again.operation_name.as_deref(), Some("Watch"));
+        assert_eq!(again.variables, Variables::from_json(variables));
+        let document = again.parsed_query().unwrap();
+        let operations: Vec<_> = document.operations.iter().collect();
+        assert_eq!(operations[0].1.node.ty, OperationType::Subscription);
+        // The plan's own document stays a query.
+        let converted: Vec<_> = plan.document.converted.operations.iter().collect();
+        assert_eq!(converted[0].1.node.ty, OperationType::Query);
     }
 
     #[test]

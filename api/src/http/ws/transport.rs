@@ -14,10 +14,11 @@ use std::sync::Arc;
 use async_graphql::{Response, ServerError};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use chrono::Utc;
-use futures_util::future::AbortHandle;
+use futures_util::future::{AbortHandle, Either};
 use futures_util::stream::{self, BoxStream, SelectAll};
 use futures_util::{FutureExt, StreamExt};
 use serde_json::{Map, Value};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::{Instant, Sleep};
 
 use super::Settings;
@@ -283,44 +284,41 @@ impl Connection {
             )
             .await;
         }
-        let parking = self
-            .state
-            .plans
-            .plan(&mut request)
-            .map(|plan| (Arc::new(Parking::default()), plan));
-        // Loaders per operation: their cache dies with it, not with the connection.
-        let mut request = request
-            .data(auth.clone())
-            .data(loaders(&self.state.services.store));
-        if let Some((slot, _)) = &parking {
-            request = request.data(Arc::clone(slot));
-        }
+        let plan = self.state.plans.plan(&mut request);
         self.generations += 1;
         let generation = self.generations;
         let tag: Arc<str> = Arc::from(id.as_str());
-        let ended = async move {
-            match parking {
-                Some((slot, plan)) => match slot.take() {
-                    Some(feed) => Event::Parked(Box::new((feed, plan))),
-                    None => Event::Ended,
-                },
-                None => Event::Ended,
+        let events = match plan {
+            // Loaders per operation: their cache dies with it, not with the connection.
+            None => Either::Left(operation_events(
+                &self.state.schema,
+                request
+                    .data(auth.clone())
+                    .data(loaders(&self.state.services.store)),
+                None,
+            )),
+            Some(plan) => {
+                // Until its turn, the subscription holds its plan only: the request (its parsed
+                // document and variables) is made again from the plan when it starts.
+                drop(request);
+                let schema = self.state.schema.clone();
+                let store = self.state.services.store.clone();
+                let auth = auth.clone();
+                let starts = self.state.plans.starts();
+                let start = async move {
+                    let turn = starts.acquire_owned().await.ok();
+                    let slot = Arc::new(Parking::default());
+                    let request = plan
+                        .request()
+                        .data(auth)
+                        .data(loaders(&store))
+                        .data(Arc::clone(&slot));
+                    operation_events(&schema, request, Some((slot, plan, turn)))
+                };
+                Either::Right(stream::once(start).flatten())
             }
         };
-        let results = AssertUnwindSafe(self.state.schema.execute_stream(request))
-            .catch_unwind()
-            .map(|result| match result {
-                Ok(response) => Event::Result(Box::new(response)),
-                Err(panic) => {
-                    tracing::error!(
-                        panic = %crate::http::endpoint::panic_message(&*panic),
-                        "a subscription resolver panicked"
-                    );
-                    Event::Panicked
-                }
-            })
-            .chain(stream::once(ended));
-        let abort = self.run(tag, generation, results);
+        let abort = self.run(tag, generation, events);
         self.active.insert(id, Active { generation, abort });
         Ok(())
     }
@@ -427,6 +425,40 @@ impl Connection {
     }
 }
 
+/// An operation's results, run by async-graphql. With `parking`, the operation may park its feed:
+/// then its last event hands the feed over (and gives back its turn to start).
+fn operation_events(
+    schema: &crate::graphql::AppSchema,
+    request: async_graphql::Request,
+    parking: Option<(Arc<Parking>, Arc<Plan>, Option<OwnedSemaphorePermit>)>,
+) -> impl futures_util::Stream<Item = Event> + Send + 'static + use<> {
+    let ended = async move {
+        match parking {
+            Some((slot, plan, turn)) => {
+                drop(turn);
+                match slot.take() {
+                    Some(feed) => Event::Parked(Box::new((feed, plan))),
+                    None => Event::Ended,
+                }
+            }
+            None => Event::Ended,
+        }
+    };
+    AssertUnwindSafe(schema.execute_stream(request))
+        .catch_unwind()
+        .map(|result| match result {
+            Ok(response) => Event::Result(Box::new(response)),
+            Err(panic) => {
+                tracing::error!(
+                    panic = %crate::http::endpoint::panic_message(&*panic),
+                    "a subscription resolver panicked"
+                );
+                Event::Panicked
+            }
+        })
+        .chain(stream::once(ended))
+}
+
 /// A parked operation's events: each one its feed yields, resolved by its plan (shared with the
 /// plan's other subscribers), then the end of the feed.
 fn parked_events(
@@ -447,7 +479,8 @@ fn parked_events(
             }
             None => return Some((Event::Ended, None)),
         };
-        let delivery = AssertUnwindSafe(plans.deliver(&plan, &event))
+        // Boxed: the stream lives as long as the subscription, the resolution only meanwhile.
+        let delivery = AssertUnwindSafe(Box::pin(plans.deliver(&plan, &event)))
             .catch_unwind()
             .await;
         let event = match delivery {
