@@ -278,6 +278,26 @@ impl TestApp {
         })
     }
 
+    /// The value of the unlabelled counter or gauge `name` in `/metrics`.
+    ///
+    /// # Panics
+    /// When `/metrics` cannot be read or has no such line.
+    pub async fn metric(&self, name: &str) -> u64 {
+        let text = self
+            .http()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    }
+
     /// Opens a websocket to `/graphql` (graphql-transport-ws) and subscribes with `query`.
     pub async fn subscribe(
         &self,

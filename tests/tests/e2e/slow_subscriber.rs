@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tests::ws::{RawSocket, Received, TRANSPORT_WS};
-use tests::{Backend, TestApp, spawn_app_with};
+use tests::{Backend, spawn_app_with};
 
 use crate::fixtures::{Shop, id_of, move_order};
 
@@ -28,23 +28,6 @@ const MAX_ROUNDS: usize = 500;
 const EVENTS: &str = "subscription($filter: OrderEventFilter) {
     orderEvents(filter: $filter) { cursor type version orderId orderNumber at data }
 }";
-
-async fn resynced_total(app: &TestApp) -> u64 {
-    let text = app
-        .http()
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
-        .find(|line| line.starts_with("orderdesk_subscriptions_resynced_total"))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
-        .unwrap_or_else(|| panic!("no orderdesk_subscriptions_resynced_total in\n{text}"))
-}
 
 async fn a_subscriber_that_stops_reading_is_told_to_resync_and_only_it(backend: Backend) {
     let app = spawn_app_with(
@@ -76,7 +59,10 @@ async fn a_subscriber_that_stops_reading_is_told_to_resync_and_only_it(backend: 
     // Both feeds are registered once a ping has made the round trip behind the subscribes.
     assert!(healthy.round_trip().await.is_empty());
     assert!(slow.round_trip().await.is_empty());
-    assert_eq!(resynced_total(&app).await, 0);
+    assert_eq!(
+        app.metric("orderdesk_subscriptions_resynced_total").await,
+        0
+    );
 
     // The slow client reads nothing from here on, while the order keeps changing.
     let reason = "x".repeat(REASON_LENGTH);
@@ -94,12 +80,12 @@ async fn a_subscriber_that_stops_reading_is_told_to_resync_and_only_it(backend: 
                 other => panic!("the healthy client was disconnected: {other:?}"),
             }
         }
-        if rounds % 5 == 0 && resynced_total(&app).await > 0 {
+        if rounds % 5 == 0 && app.metric("orderdesk_subscriptions_resynced_total").await > 0 {
             break;
         }
     }
     assert!(
-        resynced_total(&app).await > 0,
+        app.metric("orderdesk_subscriptions_resynced_total").await > 0,
         "no subscription overflowed after {rounds} rounds"
     );
     let events = rounds * 2;

@@ -261,23 +261,6 @@ async fn after_an_order_is_reassigned_the_previous_rep_receives_none_of_its_even
 
 /// A draft by `rep` for `customer_id`, cancelled at once: one STATUS_CHANGED event that does not
 /// disturb the scenario. Returns the event's `(orderId, version)`.
-/// `orderdesk_subscription_resolutions_total` from `/metrics`.
-async fn resolutions(app: &TestApp) -> u64 {
-    let text = app
-        .http()
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
-        .find_map(|line| line.strip_prefix("orderdesk_subscription_resolutions_total "))
-        .and_then(|value| value.parse().ok())
-        .unwrap_or_else(|| panic!("no orderdesk_subscription_resolutions_total in\n{text}"))
-}
-
 /// Many clients watching one order (a team's screens, a customer's devices) send the same
 /// operation: the server resolves each event once for all of them, and each still gets it.
 async fn identical_subscriptions_share_one_resolution_of_each_event(backend: Backend) {
@@ -328,7 +311,7 @@ async fn identical_subscriptions_share_one_resolution_of_each_event(backend: Bac
             .await;
     }
 
-    let before = resolutions(&app).await;
+    let before = app.metric("orderdesk_subscription_resolutions_total").await;
     let moved = move_order(&app, &shop.rep.token, &order, "CONFIRMED", None).await;
     for (n, feed) in feeds.iter_mut().enumerate() {
         let event = loop {
@@ -368,7 +351,7 @@ async fn identical_subscriptions_share_one_resolution_of_each_event(backend: Bac
         }
     }
     assert_eq!(
-        resolutions(&app).await - before,
+        app.metric("orderdesk_subscription_resolutions_total").await - before,
         2,
         "one resolution for the five identical subscriptions, one for the other selection"
     );
