@@ -99,6 +99,12 @@ pub struct Args {
     /// The order the `--ws` driver puts on hold and resumes (its subscribers watch it).
     #[arg(long)]
     pub ws_order: Option<String>,
+    /// Targeted delivery's control run: the same subscriptions are opened and proven live, but
+    /// the changes go to as many other orders, which nobody watches (it needs twice as many
+    /// orders). The server's CPU per change, against a run without it, is the cost of the
+    /// deliveries alone: the same changes, the same open connections.
+    #[arg(long, requires = "ws_targeted")]
+    pub ws_control: bool,
     /// Websocket modes: give each subscription an operation text of its own (a trailing comment
     /// with its number), as if every client sent a different operation. The server resolves an
     /// event once per distinct operation and variables, so this measures deliveries that share

@@ -290,12 +290,13 @@ impl WsReport {
             format_micros(self.latency.max_us),
             self.early,
         );
-        summary.push_str(&cpu_line(
-            &self.cpu,
-            self.server_pid,
-            self.delivered,
-            "delivery",
-        ));
+        // A control run (`--ws-control`) delivers nothing: its CPU is per change.
+        let (units, unit) = if self.expected == 0 {
+            (self.changes, "change")
+        } else {
+            (self.delivered, "delivery")
+        };
+        summary.push_str(&cpu_line(&self.cpu, self.server_pid, units, unit));
         if self.latency_from_send {
             summary.push_str(
                 "\n  (latency and server CPU include the mutation; its own cost is the \
@@ -334,7 +335,7 @@ impl WsReport {
                 }),
             );
             insert_latency(&mut line, &self.latency);
-            insert_cpu(&mut line, &self.cpu, self.delivered);
+            insert_cpu(&mut line, &self.cpu, units);
             insert_rss(&mut line, self.server_rss_kib, rss_per_subscriber);
             println!("{}", Value::Object(line));
         }

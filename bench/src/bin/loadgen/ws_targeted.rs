@@ -316,7 +316,13 @@ pub async fn run(
         return Err(format!("--ws-rate must be a positive number, not {rate}"));
     }
     ensure_open_files(subscribers + args.connections)?;
-    let orders = watched_orders(args, &target, subscribers).await?;
+    let wanted = if args.ws_control {
+        2 * subscribers
+    } else {
+        subscribers
+    };
+    let mut orders = watched_orders(args, &target, wanted).await?;
+    let unwatched = orders.split_off(subscribers);
     let watching: Vec<usize> = (0..subscribers).collect();
     let Setup {
         driver,
@@ -326,8 +332,12 @@ pub async fn run(
         rss_kib,
     } = set_up(args, &target, query, variables, orders, &watching).await?;
 
-    // Orders whose subscriber never became live are not changed: nobody would receive it.
-    {
+    if args.ws_control {
+        // The same subscriptions stay open, but the changes go to orders nobody watches: the
+        // difference from a run without --ws-control is what the deliveries cost.
+        *driver.rota() = Rota::new(unwatched);
+    } else {
+        // Orders whose subscriber never became live are not changed: nobody would receive it.
         let mut rota = driver.rota();
         for index in 0..count {
             if subscriptions.live_on(index) == 0 {
@@ -359,8 +369,13 @@ pub async fn run(
         changes.extend(made);
         errors.merge(failed);
     }
-    // One subscriber per order: every answered change is due exactly one delivery.
-    let expected = changes.len() as u64;
+    // One subscriber per order: every answered change is due exactly one delivery (none in a
+    // control run).
+    let expected = if args.ws_control {
+        0
+    } else {
+        changes.len() as u64
+    };
     let grace_end = Instant::now() + args.timeout;
     while subscriptions.measured() < expected && Instant::now() < grace_end {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -368,7 +383,9 @@ pub async fn run(
     let cpu = cpu.finish();
     let window = started.elapsed();
 
-    let by_event: HashMap<(usize, i64), &Change> = changes
+    // A control run's changes are of other orders, numbered apart: no arrival matches them.
+    let counted: &[Change] = if args.ws_control { &[] } else { &changes };
+    let by_event: HashMap<(usize, i64), &Change> = counted
         .iter()
         .map(|change| ((change.order, change.version), change))
         .collect();
@@ -420,9 +437,13 @@ pub async fn run(
     }
     WsReport {
         label: args.label.clone(),
-        mode: "ws-targeted",
+        mode: if args.ws_control {
+            "ws-targeted-control"
+        } else {
+            "ws-targeted"
+        },
         subscribers: live,
-        changes: expected,
+        changes: changes.len() as u64,
         target_rate: Some(rate),
         expected,
         delivered,
