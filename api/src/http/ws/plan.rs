@@ -127,16 +127,7 @@ impl Plans {
     pub async fn deliver(&self, plan: &Plan, event: &Arc<StoredEvent>) -> Delivery {
         let cell = {
             let mut last = plan.last.lock().unwrap_or_else(PoisonError::into_inner);
-            match &*last {
-                Some((seq, cell)) if *seq == event.seq => Arc::clone(cell),
-                // A subscriber replaying older events than the others: its own resolution.
-                Some((seq, _)) if *seq > event.seq => Arc::new(OnceCell::new()),
-                _ => {
-                    let cell = Arc::new(OnceCell::new());
-                    *last = Some((event.seq, Arc::clone(&cell)));
-                    cell
-                }
-            }
+            resolution_of(&mut last, event.seq)
         };
         cell.get_or_init(|| self.resolve(plan, event)).await.clone()
     }
@@ -191,6 +182,21 @@ impl Plan {
 
     fn variables(&self) -> Variables {
         Variables::from_json(serde_json::from_str(&self.variables).unwrap_or_default())
+    }
+}
+
+/// Where the resolution of event `seq` goes, given the plan's newest one (`last`): the same
+/// event shares it; a newer one takes its place; an older one (a subscriber replaying what the
+/// others are past) gets one of its own, so that it does not push the newer one out.
+fn resolution_of<T>(last: &mut Option<(i64, Arc<OnceCell<T>>)>, seq: i64) -> Arc<OnceCell<T>> {
+    match last {
+        Some((newest, cell)) if *newest == seq => Arc::clone(cell),
+        Some((newest, _)) if *newest > seq => Arc::new(OnceCell::new()),
+        _ => {
+            let cell = Arc::new(OnceCell::new());
+            *last = Some((seq, Arc::clone(&cell)));
+            cell
+        }
     }
 }
 
@@ -367,6 +373,28 @@ mod tests {
         let other_name =
             interned.plan(&mut request(WATCH, serde_json::json!({})).operation_name("Unknown"));
         assert!(other_name.is_none(), "the operation name must match");
+    }
+
+    #[test]
+    fn subscribers_at_the_same_event_share_its_resolution_and_a_replaying_one_does_not_disturb_it()
+    {
+        let mut last = None;
+        let first = resolution_of::<u8>(&mut last, 10);
+        let same = resolution_of(&mut last, 10);
+        assert!(
+            Arc::ptr_eq(&first, &same),
+            "the same event is resolved once"
+        );
+        let older = resolution_of(&mut last, 9);
+        assert!(!Arc::ptr_eq(&first, &older), "an older event has its own");
+        let again = resolution_of(&mut last, 10);
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the replaying subscriber did not push the newest event out"
+        );
+        let newer = resolution_of(&mut last, 11);
+        assert!(!Arc::ptr_eq(&first, &newer));
+        assert!(Arc::ptr_eq(&newer, &resolution_of(&mut last, 11)));
     }
 
     #[test]
