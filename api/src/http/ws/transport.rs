@@ -448,13 +448,7 @@ fn operation_events(
         .catch_unwind()
         .map(|result| match result {
             Ok(response) => Event::Result(Box::new(response)),
-            Err(panic) => {
-                tracing::error!(
-                    panic = %crate::http::endpoint::panic_message(&*panic),
-                    "a subscription resolver panicked"
-                );
-                Event::Panicked
-            }
+            Err(panic) => panicked(&*panic),
         })
         .chain(stream::once(ended))
 }
@@ -488,16 +482,19 @@ fn parked_events(
             Ok(Delivery::Failed(errors)) => {
                 Event::Result(Box::new(Response::from_errors(errors.to_vec())))
             }
-            Err(panic) => {
-                tracing::error!(
-                    panic = %crate::http::endpoint::panic_message(&*panic),
-                    "a subscription resolver panicked"
-                );
-                Event::Panicked
-            }
+            Err(panic) => panicked(&*panic),
         };
         Some((event, Some((feed, plan, plans))))
     })
+}
+
+/// A resolver panicked: logged, and the operation fails with `INTERNAL`.
+fn panicked(panic: &(dyn std::any::Any + Send)) -> Event {
+    tracing::error!(
+        panic = %crate::http::endpoint::panic_message(panic),
+        "a subscription resolver panicked"
+    );
+    Event::Panicked
 }
 
 /// A `next` with a payload serialised already: the same text for every subscriber of a plan.
