@@ -32,7 +32,7 @@ pub struct Plans {
     schema: EventSchema,
     services: Services,
     interned: Mutex<Interned>,
-    /// Loaders shared by the resolutions of [`LOADERS_FOR`] (when made, and them).
+    /// The loaders resolutions share, and when they were made: replaced after [`LOADERS_FOR`].
     loaders: Mutex<(Instant, Arc<Loaders>)>,
     /// Turns for subscriptions being started ([`STARTS_AT_ONCE`]).
     starts: Arc<Semaphore>,
