@@ -434,3 +434,72 @@ impl Feed {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::parser::parse_schema;
+    use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+    use async_graphql::{EmptyMutation, EmptySubscription, Schema};
+
+    use super::EventRoot;
+
+    /// The fields of the type `Subscription` in `sdl`: name, arguments (with defaults) and type,
+    /// descriptions left out.
+    fn subscription_fields(sdl: &str) -> Vec<String> {
+        let document = parse_schema(sdl).expect("the SDL parses");
+        let object = document
+            .definitions
+            .iter()
+            .find_map(|definition| match definition {
+                TypeSystemDefinition::Type(ty) if ty.node.name.node == "Subscription" => {
+                    match &ty.node.kind {
+                        TypeKind::Object(object) => Some(object),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            })
+            .expect("a Subscription type");
+        object
+            .fields
+            .iter()
+            .map(|field| {
+                let arguments: Vec<String> = field
+                    .node
+                    .arguments
+                    .iter()
+                    .map(|argument| {
+                        let default = argument
+                            .node
+                            .default_value
+                            .as_ref()
+                            .map(|value| format!(" = {}", value.node))
+                            .unwrap_or_default();
+                        format!(
+                            "{}: {}{default}",
+                            argument.node.name.node, argument.node.ty.node
+                        )
+                    })
+                    .collect();
+                format!(
+                    "{}({}): {}",
+                    field.node.name.node,
+                    arguments.join(", "),
+                    field.node.ty.node
+                )
+            })
+            .collect()
+    }
+
+    /// A parked subscription is validated against the served schema and then runs against the
+    /// event schema: a field or argument one has and the other lacks would fail on every event.
+    #[test]
+    fn the_event_schema_has_exactly_the_served_subscription_fields() {
+        let served = subscription_fields(&super::super::sdl());
+        let events = Schema::build(EventRoot, EmptyMutation, EmptySubscription)
+            .finish()
+            .sdl();
+        assert_eq!(subscription_fields(&events), served);
+        assert_eq!(served.len(), 2, "{served:?}");
+    }
+}
