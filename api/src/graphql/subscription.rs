@@ -120,8 +120,8 @@ pub struct SubscriptionRoot;
 /// Live feeds over websocket (graphql-transport-ws or graphql-ws); authenticate in `connection_init`.
 #[Subscription(name = "Subscription")]
 impl SubscriptionRoot {
-    /// Status changes after they are committed: of one order, or of every order the caller may
-    /// see when `orderId` is omitted. A subscriber too slow to keep up receives an error asking it
+    /// Status changes committed after the subscription starts: of one order, or of every order
+    /// the caller may see when `orderId` is omitted. A subscriber too slow to keep up receives an error asking it
     /// to resync (reload the order) and the stream ends.
     async fn order_status_changed(
         &self,
@@ -145,7 +145,8 @@ impl SubscriptionRoot {
     /// Every kind of order event the caller may see, as stored in the event log. With `after`
     /// (the `cursor` of the last event received) the stored events after it are replayed first,
     /// then live ones follow, with no gap and no duplicate at the seam: a mobile client that
-    /// reconnects with its last cursor misses nothing. A subscriber too slow to keep up receives
+    /// reconnects with its last cursor misses nothing. Without `after`, the events committed
+    /// after the subscription starts. A subscriber too slow to keep up receives
     /// an error and should reconnect with its last cursor.
     async fn order_events(
         &self,
@@ -309,13 +310,13 @@ impl Feed {
         };
         // Subscribe before reading anything so nothing committed in between is missed.
         let receiver = services.hub.subscribe(route);
+        // One turn among FEED_CHECKS_AT_ONCE: a reconnect storm waits here, small.
+        let turn = services
+            .feed_checks
+            .acquire()
+            .await
+            .map_err(|_| ApiError::Internal("subscription checks are closed".into()))?;
         if order.is_some() || customer.is_some() {
-            // One turn among FEED_CHECKS_AT_ONCE: a reconnect storm waits here, small.
-            let _turn = services
-                .feed_checks
-                .acquire()
-                .await
-                .map_err(|_| ApiError::Internal("subscription checks are closed".into()))?;
             // Loaders of its own: the operation's live as long as the subscription, and would
             // keep the order (its lines, customer and rep) in memory for nothing. Boxed, like
             // every storage call of a feed: async-graphql keeps the stream, with room for every
@@ -328,6 +329,17 @@ impl Feed {
                 Box::pin(services.customer(&check, &actor, id)).await?;
             }
         }
+        // A live feed starts at the end of the log, not at what the dispatcher has delivered so
+        // far: an event committed before the subscription opened (just now by this client, or on
+        // another instance this one has not polled yet) may still be on its way to the hub, and
+        // is not news to this subscriber. Read after registering, so nothing later is missed.
+        let last_seq = match after {
+            Some(after) => after,
+            None => Box::pin(services.store.last_seq())
+                .await
+                .map_err(ApiError::from)?,
+        };
+        drop(turn);
         Ok(Self {
             _active: services.metrics.subscription(),
             receiver,
@@ -340,7 +352,7 @@ impl Feed {
             managers: HashMap::new(),
             backlog: VecDeque::new(),
             replaying: after.is_some(),
-            last_seq: after.unwrap_or(0),
+            last_seq,
             done: false,
             services,
         })

@@ -78,6 +78,37 @@ async fn without_notifications_the_other_instance_catches_up_by_polling() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_subscription_starts_after_what_was_committed_before_it_opened() {
+    // Two processes on one SQLite file, the second polling once a minute: a change made through
+    // the first is committed but not yet known to the second's dispatcher when a client
+    // subscribes there. It is history to that client, not news.
+    let a = spawn_app_with(Backend::Sqlite, &[]).await;
+    let b = a.sibling(&["--event-poll-ms", "60000"]).await;
+    let shop = Shop::open(&a).await;
+    let mut order = shop.confirmed_order(&a).await;
+    let id = id_of(&order);
+    order = move_order(&a, &shop.rep.token, &order, "ON_HOLD", Some("before")).await;
+
+    let mut feed = b
+        .subscribe(
+            ORDER_STATUS_CHANGES,
+            json!({ "orderId": id }),
+            shop.rep.token(),
+        )
+        .await;
+    b.wait_for_metric("orderdesk_subscriptions", 1).await;
+    // A change through `b` wakes its dispatcher, which now reads both changes from the log.
+    order = move_order(&b, &shop.rep.token, &order, "CONFIRMED", None).await;
+
+    let event = feed.next_event(Duration::from_secs(15)).await;
+    let change = &event["orderStatusChanged"];
+    assert_eq!(change["from"], "ON_HOLD", "{event}");
+    assert_eq!(change["to"], "CONFIRMED", "{event}");
+    assert_eq!(change["version"], version_of(&order), "{event}");
+    assert_eq!(feed.try_next_event(Duration::from_millis(300)).await, None);
+}
+
 #[tokio::test]
 async fn readiness_fails_while_migrations_are_pending() {
     use sea_orm::ConnectionTrait;
