@@ -298,6 +298,27 @@ impl TestApp {
             .unwrap_or_else(|| panic!("no {name} in\n{text}"))
     }
 
+    /// Waits until the unlabelled gauge or counter `name` in `/metrics` reads `value`: e.g. until
+    /// the server has opened every subscription sent to it (graphql-transport-ws does not
+    /// acknowledge a `subscribe`).
+    ///
+    /// # Panics
+    /// When it does not within 30 s.
+    pub async fn wait_for_metric(&self, name: &str, value: u64) {
+        let give_up = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let now = self.metric(name).await;
+            if now == value {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < give_up,
+                "{name} is {now}, still not {value} after 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Opens a websocket to `/graphql` (graphql-transport-ws) and subscribes with `query`.
     pub async fn subscribe(
         &self,
