@@ -45,6 +45,10 @@ pub struct DbArgs {
     /// SQLite `synchronous` mode: `full` survives power loss; `normal` is faster and survives crashes.
     #[arg(long, env = "ORDERDESK_SQLITE_SYNCHRONOUS", default_value = "full", value_parser = ["full", "normal"])]
     pub sqlite_synchronous: String,
+    /// SQLite: read an order by id on the request's own thread (`on`), or through sqlx's
+    /// connection worker like every other statement (`off`, for comparison or if in doubt).
+    #[arg(long, env = "ORDERDESK_SQLITE_INLINE_READS", default_value = "on", value_parser = ["on", "off"])]
+    pub sqlite_inline_reads: String,
     /// Largest number of pooled database connections.
     #[arg(long, env = "ORDERDESK_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,

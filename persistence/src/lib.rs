@@ -11,6 +11,7 @@
 
 mod codec;
 mod entity;
+mod inline;
 mod migration;
 mod notify;
 mod repo;

@@ -1,5 +1,6 @@
 //! The connection pool and transaction helpers shared by every repository.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 use tokio::sync::watch;
 
+use crate::inline::InlineReads;
 use crate::migration::Migrator;
 
 /// Pool and tuning options.
@@ -26,6 +28,9 @@ pub struct StoreOptions {
     pub acquire_timeout: Duration,
     /// SQLite `synchronous=FULL` (durable on power loss) instead of NORMAL.
     pub sqlite_synchronous_full: bool,
+    /// SQLite files: point reads on the caller's thread (see `inline.rs`) instead of through
+    /// sqlx's connection worker.
+    pub sqlite_inline_reads: bool,
     /// PostgreSQL aborts any statement running longer than this.
     pub statement_timeout: Option<Duration>,
 }
@@ -37,6 +42,7 @@ impl Default for StoreOptions {
             busy_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(10),
             sqlite_synchronous_full: true,
+            sqlite_inline_reads: true,
             statement_timeout: Some(Duration::from_secs(30)),
         }
     }
@@ -48,6 +54,27 @@ pub struct Store {
     pub(crate) db: DatabaseConnection,
     /// SQLite only: writers queue here for the shared transaction (see [`Store::begin_write`]).
     write_queue: Option<WriteQueue>,
+    /// SQLite files only: point reads on the caller's thread (see [`crate::inline`]).
+    pub(crate) inline: Option<Arc<InlineReads>>,
+}
+
+/// The file of a SQLite database (none for an in-memory one), as SQLite itself resolved it.
+async fn database_file(db: &DatabaseConnection) -> Result<Option<PathBuf>, RepoError> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "PRAGMA database_list",
+        ))
+        .await
+        .map_err(storage)?;
+    for row in rows {
+        let name: String = row.try_get("", "name").map_err(storage)?;
+        let file: String = row.try_get("", "file").map_err(storage)?;
+        if name == "main" && !file.is_empty() {
+            return Ok(Some(PathBuf::from(file)));
+        }
+    }
+    Ok(None)
 }
 
 impl Store {
@@ -92,9 +119,20 @@ impl Store {
                 .row_buffer_size(1024)
         });
         let db = Database::connect(connect).await.map_err(storage)?;
-        let write_queue = (db.get_database_backend() == DbBackend::Sqlite)
-            .then(|| Arc::new(tokio::sync::Mutex::new(None)));
-        Ok(Self { db, write_queue })
+        let sqlite = db.get_database_backend() == DbBackend::Sqlite;
+        let write_queue = sqlite.then(|| Arc::new(tokio::sync::Mutex::new(None)));
+        let inline = if sqlite && options.sqlite_inline_reads {
+            database_file(&db)
+                .await?
+                .map(|path| Arc::new(InlineReads::new(path)))
+        } else {
+            None
+        };
+        Ok(Self {
+            db,
+            write_queue,
+            inline,
+        })
     }
 
     /// Applies pending migrations.
@@ -131,6 +169,14 @@ impl Store {
     /// `RepoError::Storage` when the database does not answer.
     pub async fn ping(&self) -> Result<(), RepoError> {
         self.db.ping().await.map_err(storage)
+    }
+
+    /// SQLite files: how many order reads were answered on the caller's thread, and how many
+    /// failed there and went through sqlx instead (a busy file, say). `None` when this store
+    /// makes no such reads.
+    #[must_use]
+    pub fn inline_reads(&self) -> Option<(u64, u64)> {
+        self.inline.as_ref().map(|inline| inline.counts())
     }
 
     /// Connections the pool holds open, and how many of them are idle.

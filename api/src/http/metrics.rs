@@ -58,6 +58,9 @@ pub struct Snapshot {
     pub resynced_subscriptions: u64,
     /// Pool connections open, and of those idle.
     pub pool: (u32, u32),
+    /// Order reads made on the request's own thread (SQLite files), and those that could not be
+    /// and went through the pool.
+    pub inline_reads: (u64, u64),
 }
 
 fn operation_label(name: Option<&str>) -> String {
@@ -272,6 +275,18 @@ impl Metrics {
                 "Idle database connections in the pool.",
                 i64::from(snapshot.pool.1),
             ),
+            (
+                "orderdesk_db_inline_reads_total",
+                "counter",
+                "Orders read on the request's own thread instead of through the pool (SQLite files).",
+                i64::try_from(snapshot.inline_reads.0).unwrap_or(i64::MAX),
+            ),
+            (
+                "orderdesk_db_inline_read_fallbacks_total",
+                "counter",
+                "Inline order reads that failed (a busy database file, say) and went through the pool.",
+                i64::try_from(snapshot.inline_reads.1).unwrap_or(i64::MAX),
+            ),
         ];
         for (name, kind, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}");
@@ -306,6 +321,7 @@ mod tests {
             delivered_event: 7,
             resynced_subscriptions: 0,
             pool: (4, 3),
+            inline_reads: (0, 0),
         });
         assert!(text.contains("orderdesk_graphql_request_duration_seconds_bucket{operation=\"ListOrders\",le=\"0.005\"} 1"), "{text}");
         assert!(text.contains("orderdesk_graphql_request_duration_seconds_bucket{operation=\"ListOrders\",le=\"0.05\"} 2"));
@@ -322,7 +338,8 @@ mod tests {
                     newest_event: 0,
                     delivered_event: 0,
                     resynced_subscriptions: 0,
-                    pool: (0, 0)
+                    pool: (0, 0),
+                    inline_reads: (0, 0),
                 })
                 .contains("orderdesk_websocket_connections 0")
         );
@@ -340,6 +357,7 @@ mod tests {
             delivered_event: 0,
             resynced_subscriptions: 0,
             pool: (0, 0),
+            inline_reads: (0, 0),
         });
         assert!(text.contains("operation=\"other\""));
         assert!(text.contains("operation=\"invalid\""));

@@ -64,6 +64,7 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
         delivered_event: services.hub.delivered(),
         resynced_subscriptions: services.hub.cut_off(),
         pool: services.store.pool_stats(),
+        inline_reads: services.store.inline_reads().unwrap_or_default(),
     };
     (
         [(

@@ -1,6 +1,7 @@
 //! Orders, their lines, and idempotent creation.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use domain::catalog::PaymentTerms;
 use domain::event::{OrderEventKind, StoredEvent};
@@ -336,6 +337,155 @@ impl FromQueryResult for PartiesRow {
     }
 }
 
+/// The order `id` with its lines, sales rep and customer, in one statement instead of three (the
+/// order, then its rep and its customer through the loaders): on SQLite each statement through
+/// sqlx is a round trip to the connection's worker thread, which costs more than the rows.
+fn parties_select(backend: DbBackend, id: i64) -> Select<order::Entity> {
+    let mut select =
+        order::Entity::find_by_id(id).column_as(Expr::cust(lines_column(backend)), "lines");
+    for column in user::Column::iter() {
+        select = select.column_as(
+            Expr::col((user::Entity, column)),
+            format!("{REP}{}", column.as_str()),
+        );
+    }
+    for column in customer::Column::iter() {
+        select = select.column_as(
+            Expr::col((customer::Entity, column)),
+            format!("{CUSTOMER}{}", column.as_str()),
+        );
+    }
+    QueryTrait::query(&mut select)
+        .inner_join(
+            user::Entity,
+            Expr::col((user::Entity, user::Column::Id))
+                .equals((order::Entity, order::Column::SalesRepId)),
+        )
+        .inner_join(
+            customer::Entity,
+            Expr::col((customer::Entity, customer::Column::Id))
+                .equals((order::Entity, order::Column::CustomerId)),
+        );
+    select
+}
+
+/// [`parties_select`] in SQLite's dialect, with the order's id as its one parameter: the
+/// statement of the inline reader. `None` if sea-query builds it otherwise (then sqlx reads).
+fn parties_sql() -> Option<&'static str> {
+    static SQL: OnceLock<Option<String>> = OnceLock::new();
+    SQL.get_or_init(|| {
+        let statement = parties_select(DbBackend::Sqlite, 0).build(DbBackend::Sqlite);
+        let only_the_id = statement
+            .values
+            .as_ref()
+            .is_some_and(|values| values.0 == [sea_orm::Value::BigInt(Some(0))]);
+        only_the_id.then_some(statement.sql)
+    })
+    .as_deref()
+}
+
+/// Fills `Model` from the next columns of an inline row, one per field in declaration order
+/// (the order `Column::iter` selects them in). Naming every field makes a field added to the
+/// entity a compile error here; `inline_and_sqlx_reads_agree` catches a reordering.
+macro_rules! model_from_columns {
+    ($row:expr, $next:expr, $($model:ident)::+ { $($field:ident),* $(,)? }) => {
+        $($model)::+ { $($field: $row.get($next.next().unwrap_or_default())?),* }
+    };
+}
+
+/// A row of [`parties_sql`], read by position.
+fn parties_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<PartiesRow> {
+    let mut next = 0_usize..;
+    let order = model_from_columns!(
+        row,
+        next,
+        order::Model {
+            id,
+            number,
+            customer_id,
+            sales_rep_id,
+            currency,
+            status,
+            held_from,
+            payment_status,
+            requested_date,
+            promised_date,
+            delivery_address,
+            payment_terms,
+            customer_po,
+            notes,
+            confirmation,
+            findings,
+            cancel_reason,
+            expected_date,
+            search_text,
+            total_e4,
+            version,
+            revision,
+            created_at,
+            updated_at,
+            submitted_at,
+            confirmed_at,
+            shipped_at,
+            delivered_at,
+            paid_at,
+        }
+    );
+    let lines = row.get(next.next().unwrap_or_default())?;
+    let rep = model_from_columns!(
+        row,
+        next,
+        user::Model {
+            id,
+            email,
+            name,
+            role,
+            manager_id,
+            customer_id,
+            discount_authority_bp,
+            password_hash,
+            created_at,
+        }
+    );
+    let customer = model_from_columns!(
+        row,
+        next,
+        customer::Model {
+            id,
+            name,
+            email,
+            phone,
+            address,
+            owner_rep_id,
+            tier,
+            tags,
+            currency,
+            credit_limit_e4,
+            payment_terms,
+            contacts,
+            addresses,
+            preferences,
+            search_text,
+            version,
+            created_at,
+            updated_at,
+        }
+    );
+    Ok(PartiesRow {
+        order: OrderRow { order, lines },
+        rep,
+        customer,
+    })
+}
+
+fn with_parties(row: PartiesRow) -> Result<OrderWithParties, RepoError> {
+    Ok(OrderWithParties {
+        order: to_order(row.order.order, &row.order.lines)?,
+        sales_rep: row.rep.try_into()?,
+        customer: row.customer.try_into()?,
+    })
+}
+
 /// What a previous use of an idempotency key means for this request.
 async fn replay<C: ConnectionTrait>(
     conn: &C,
@@ -451,35 +601,17 @@ impl OrderRepository for Store {
     }
 
     async fn order_with_parties(&self, id: OrderId) -> Result<Option<OrderWithParties>, RepoError> {
-        // One statement instead of three (the order, then its rep and its customer through
-        // the loaders): on SQLite each statement is a round trip to the connection's worker
-        // thread, which costs more than the rows.
-        let mut select = order::Entity::find_by_id(id.0)
-            .column_as(Expr::cust(lines_column(self.backend())), "lines");
-        for column in user::Column::iter() {
-            select = select.column_as(
-                Expr::col((user::Entity, column)),
-                format!("{REP}{}", column.as_str()),
-            );
+        if let Some(inline) = &self.inline
+            && let Some(sql) = parties_sql()
+        {
+            match inline.one(sql, id.0, parties_from_row) {
+                Ok(row) => return row.map(with_parties).transpose(),
+                // Busy, or a value this reader cannot decode: sqlx reads it, and says so if it
+                // is really wrong.
+                Err(err) => tracing::debug!(%err, "inline read of an order fell back to sqlx"),
+            }
         }
-        for column in customer::Column::iter() {
-            select = select.column_as(
-                Expr::col((customer::Entity, column)),
-                format!("{CUSTOMER}{}", column.as_str()),
-            );
-        }
-        QueryTrait::query(&mut select)
-            .inner_join(
-                user::Entity,
-                Expr::col((user::Entity, user::Column::Id))
-                    .equals((order::Entity, order::Column::SalesRepId)),
-            )
-            .inner_join(
-                customer::Entity,
-                Expr::col((customer::Entity, customer::Column::Id))
-                    .equals((order::Entity, order::Column::CustomerId)),
-            );
-        let Some(row) = select
+        let Some(row) = parties_select(self.backend(), id.0)
             .into_model::<PartiesRow>()
             .one(&self.db)
             .await
@@ -487,11 +619,7 @@ impl OrderRepository for Store {
         else {
             return Ok(None);
         };
-        Ok(Some(OrderWithParties {
-            order: to_order(row.order.order, &row.order.lines)?,
-            sales_rep: row.rep.try_into()?,
-            customer: row.customer.try_into()?,
-        }))
+        with_parties(row).map(Some)
     }
 
     async fn orders_by_ids(&self, ids: &[OrderId]) -> Result<Vec<Order>, RepoError> {

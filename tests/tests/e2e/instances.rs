@@ -219,6 +219,9 @@ async fn metrics_count_requests_errors_websockets_and_dispatcher_lag() {
     );
     assert!(value("orderdesk_event_log_newest_seq ") >= 5.0);
     assert!(value("orderdesk_db_pool_connections ") >= 1.0);
+    // Orders by id are read on the request's thread from the SQLite file, none through the pool.
+    assert!(value("orderdesk_db_inline_reads_total ") >= 1.0);
+    assert_eq!(value("orderdesk_db_inline_read_fallbacks_total "), 0.0);
 }
 
 #[tokio::test]

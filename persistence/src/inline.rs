@@ -1,0 +1,117 @@
+//! Point reads of a SQLite file on the caller's own thread.
+//!
+//! sqlx-sqlite runs every statement on its connection's worker thread: the request's task
+//! sends the statement over, sleeps, and is woken with the rows. For a one-row read by primary
+//! key that round trip (two thread switches and their wake-ups, on a server whose threads share
+//! a core) costs about as much as the statement. The hottest read, an order with its parties,
+//! is made here instead: on read-only connections of the same file, synchronously, in the
+//! calling task. A read of one row by key takes microseconds, less than a thread switch, so
+//! holding the async worker for it costs nothing another task could have used.
+//!
+//! Rows are decoded by position into the same sea-orm models sqlx fills, so everything after
+//! the read is shared. Anything unexpected (a busy lock, a value of another type) is an error
+//! the caller answers by reading through sqlx instead.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Connections kept open between reads. Reads are synchronous, so at most one per thread that
+/// calls in is ever taken at once: a few cover the async workers.
+const IDLE: usize = 8;
+
+/// Why an inline read could not answer; the caller reads through sqlx instead.
+#[derive(Debug, thiserror::Error)]
+#[error("sqlite: {0}")]
+pub(crate) struct InlineError(#[from] rusqlite::Error);
+
+/// Read-only connections to one SQLite file.
+#[derive(Debug)]
+pub(crate) struct InlineReads {
+    path: PathBuf,
+    idle: Mutex<Vec<rusqlite::Connection>>,
+    answered: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl InlineReads {
+    /// Reads of the database file at `path` (which the store's own pool has opened in WAL mode).
+    pub(crate) fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            idle: Mutex::new(Vec::new()),
+            answered: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+        }
+    }
+
+    /// The first row `sql` finds with `key` as its one parameter, decoded by `decode`.
+    pub(crate) fn one<T>(
+        &self,
+        sql: &str,
+        key: i64,
+        decode: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Option<T>, InlineError> {
+        let row = self.take().and_then(|connection| {
+            let row = Self::query(&connection, sql, key, decode);
+            // A connection whose statement failed is still sound: SQLite resets the statement.
+            self.give_back(connection);
+            row
+        });
+        let counter = if row.is_ok() {
+            &self.answered
+        } else {
+            &self.failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        Ok(row?)
+    }
+
+    /// Reads answered here, and reads that failed here (and went through sqlx instead).
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (
+            self.answered.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
+    }
+
+    fn query<T>(
+        connection: &rusqlite::Connection,
+        sql: &str,
+        key: i64,
+        decode: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<Option<T>> {
+        let mut statement = connection.prepare_cached(sql)?;
+        let mut rows = statement.query([key])?;
+        rows.next()?.map(decode).transpose()
+    }
+
+    fn take(&self) -> rusqlite::Result<rusqlite::Connection> {
+        if let Some(connection) = self.lock().pop() {
+            return Ok(connection);
+        }
+        use rusqlite::OpenFlags;
+        let connection = rusqlite::Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        // No waiting on a lock while holding an async worker: a busy file (WAL recovery, a
+        // checkpoint restarting the log) is read through sqlx instead, where waiting is cheap.
+        connection.busy_timeout(std::time::Duration::ZERO)?;
+        Ok(connection)
+    }
+
+    fn give_back(&self, connection: rusqlite::Connection) {
+        let mut idle = self.lock();
+        if idle.len() < IDLE {
+            idle.push(connection);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<rusqlite::Connection>> {
+        // A panic while holding the lock leaves a list of closed-over connections: still usable.
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
