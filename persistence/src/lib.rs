@@ -15,6 +15,7 @@ mod inline;
 mod migration;
 mod notify;
 mod repo;
+mod sqlite_alloc;
 mod store;
 
 pub use codec::{MONEY_SCALE, PERCENT_SCALE, QUANTITY_SCALE};

@@ -90,6 +90,7 @@ impl Store {
             .acquire_timeout(options.acquire_timeout)
             .sqlx_logging(false);
         if url.starts_with("sqlite:") {
+            crate::sqlite_alloc::install();
             // The pool's default pings every connection it hands out: for SQLite a round trip
             // through the connection's worker thread before every statement, about as costly
             // as the statement itself. A local file cannot drop an idle connection.
@@ -415,6 +416,25 @@ mod tests {
             .unwrap();
         let outside = Database::connect(url).await.unwrap();
         (dir, store, outside)
+    }
+
+    #[tokio::test]
+    async fn sqlite_allocates_through_the_rust_allocator() {
+        let (_dir, store, _outside) = scratch().await;
+        assert!(crate::sqlite_alloc::installed());
+        // A value SQLite grows by realloc well past any small-block size.
+        let row = store
+            .db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) \
+                 SELECT length(json_group_array(printf('item %d', i))) AS size FROM n",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let size: i64 = row.try_get("", "size").unwrap();
+        assert!(size > 50_000, "{size}");
     }
 
     async fn insert(txn: &WriteTxn, name: &str) {
