@@ -58,13 +58,7 @@ impl InlineReads {
             self.give_back(connection);
             row
         });
-        let counter = if row.is_ok() {
-            &self.answered
-        } else {
-            &self.failed
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        Ok(row?)
+        self.counted(row)
     }
 
     /// Reads answered here, and reads that failed here (and went through sqlx instead).
@@ -73,6 +67,38 @@ impl InlineReads {
             self.answered.load(Ordering::Relaxed),
             self.failed.load(Ordering::Relaxed),
         )
+    }
+
+    /// Every row `sql` finds with `params`, each decoded by `decode`.
+    pub(crate) fn all<T>(
+        &self,
+        sql: &str,
+        params: &[rusqlite::types::Value],
+        mut decode: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, InlineError> {
+        self.counted(self.take().and_then(|connection| {
+            let rows = (|| {
+                let mut statement = connection.prepare_cached(sql)?;
+                let mut rows = statement.query(rusqlite::params_from_iter(params))?;
+                let mut decoded = Vec::new();
+                while let Some(row) = rows.next()? {
+                    decoded.push(decode(row)?);
+                }
+                Ok(decoded)
+            })();
+            self.give_back(connection);
+            rows
+        }))
+    }
+
+    fn counted<T>(&self, result: rusqlite::Result<T>) -> Result<T, InlineError> {
+        let counter = if result.is_ok() {
+            &self.answered
+        } else {
+            &self.failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        Ok(result?)
     }
 
     fn query<T>(
@@ -114,4 +140,39 @@ impl InlineReads {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// A statement's bound values as SQLite values, as sqlx would bind them; `None` if one is of a
+/// type this reader does not bind (then sqlx runs the statement).
+pub(crate) fn params(values: &sea_orm::Values) -> Option<Vec<rusqlite::types::Value>> {
+    use rusqlite::types::Value as Sqlite;
+    use sea_orm::Value;
+    values
+        .0
+        .iter()
+        .map(|value| {
+            Some(match value {
+                Value::Bool(v) => v.map_or(Sqlite::Null, |v| Sqlite::Integer(i64::from(v))),
+                Value::TinyInt(v) => v.map_or(Sqlite::Null, |v| Sqlite::Integer(i64::from(v))),
+                Value::SmallInt(v) => v.map_or(Sqlite::Null, |v| Sqlite::Integer(i64::from(v))),
+                Value::Int(v) => v.map_or(Sqlite::Null, |v| Sqlite::Integer(i64::from(v))),
+                Value::BigInt(v) => v.map_or(Sqlite::Null, Sqlite::Integer),
+                Value::TinyUnsigned(v) => v.map_or(Sqlite::Null, |v| Sqlite::Integer(i64::from(v))),
+                Value::SmallUnsigned(v) => {
+                    v.map_or(Sqlite::Null, |v| Sqlite::Integer(i64::from(v)))
+                }
+                Value::Unsigned(v) => v.map_or(Sqlite::Null, |v| Sqlite::Integer(i64::from(v))),
+                Value::BigUnsigned(v) => match v {
+                    Some(v) => Sqlite::Integer(i64::try_from(*v).ok()?),
+                    None => Sqlite::Null,
+                },
+                Value::String(v) => v.clone().map_or(Sqlite::Null, Sqlite::Text),
+                // sqlx binds a date as ISO 8601 text.
+                Value::ChronoDate(v) => {
+                    v.map_or(Sqlite::Null, |v| Sqlite::Text(v.format("%F").to_string()))
+                }
+                _ => return None,
+            })
+        })
+        .collect()
 }

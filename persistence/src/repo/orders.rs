@@ -315,6 +315,39 @@ pub(super) async fn orders_with_lines<C: ConnectionTrait>(
         .collect()
 }
 
+impl Store {
+    /// [`orders_with_lines`] on the store's own connections: for a SQLite file, on the caller's
+    /// thread (see `crate::inline`). For pages: bounded by the page size, short enough to run
+    /// without yielding.
+    pub(super) async fn page_with_lines(
+        &self,
+        select: Select<order::Entity>,
+    ) -> Result<Vec<Order>, RepoError> {
+        if let Some(inline) = &self.inline {
+            let statement = select
+                .clone()
+                .column_as(Expr::cust(LINES), "lines")
+                .build(DbBackend::Sqlite);
+            let params = match &statement.values {
+                Some(values) => crate::inline::params(values),
+                None => Some(Vec::new()),
+            };
+            if let Some(params) = params {
+                match inline.all(&statement.sql, &params, order_from_row) {
+                    Ok(rows) => {
+                        return rows
+                            .into_iter()
+                            .map(|row| to_order(row.order, &row.lines))
+                            .collect();
+                    }
+                    Err(err) => tracing::debug!(%err, "inline read of orders fell back to sqlx"),
+                }
+            }
+        }
+        orders_with_lines(&self.db, select).await
+    }
+}
+
 /// Column prefixes of the parties in [`OrderRepository::order_with_parties`]'s statement.
 /// Doubled underscores: `customer_id` is already a column of the order.
 const REP: &str = "rep__";
@@ -393,9 +426,12 @@ macro_rules! model_from_columns {
     };
 }
 
-/// A row of [`parties_sql`], read by position.
-fn parties_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<PartiesRow> {
-    let mut next = 0_usize..;
+/// An order and its lines from the next columns of an inline row: the order's columns, then
+/// [`LINES`].
+fn order_columns(
+    row: &rusqlite::Row<'_>,
+    next: &mut std::ops::RangeFrom<usize>,
+) -> rusqlite::Result<OrderRow> {
     let order = model_from_columns!(
         row,
         next,
@@ -432,6 +468,18 @@ fn parties_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<PartiesRow> {
         }
     );
     let lines = row.get(next.next().unwrap_or_default())?;
+    Ok(OrderRow { order, lines })
+}
+
+/// A row of [`orders_with_lines`]' statement, read by position.
+fn order_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<OrderRow> {
+    order_columns(row, &mut (0..))
+}
+
+/// A row of [`parties_sql`], read by position.
+fn parties_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<PartiesRow> {
+    let mut next = 0_usize..;
+    let order = order_columns(row, &mut next)?;
     let rep = model_from_columns!(
         row,
         next,
@@ -472,7 +520,7 @@ fn parties_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<PartiesRow> {
         }
     );
     Ok(PartiesRow {
-        order: OrderRow { order, lines },
+        order,
         rep,
         customer,
     })
@@ -713,7 +761,7 @@ impl OrderRepository for Store {
                 order::Column::CustomerId,
             ))),
         };
-        Ok(into_page(orders_with_lines(&self.db, select).await?, page))
+        Ok(into_page(self.page_with_lines(select).await?, page))
     }
 
     async fn order_events(&self, id: OrderId) -> Result<Vec<StoredEvent>, RepoError> {

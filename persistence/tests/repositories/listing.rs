@@ -280,6 +280,12 @@ async fn lists_apply_scope_and_filters_and_page_newest_first(store: Store) {
     let mut customer_ids: Vec<_> = customers.items.iter().map(|c| c.id).collect();
     customer_ids.sort();
     assert_eq!(customer_ids, vec![c1.id, c2.id, c4.id]);
+    // On SQLite the pages of orders above were read on the test's own thread, none through sqlx.
+    if store.backend() == sea_orm::DbBackend::Sqlite {
+        let (answered, failed) = store.inline_reads().expect("a SQLite file is read inline");
+        assert!(answered >= 5, "{answered} inline reads");
+        assert_eq!(failed, 0);
+    }
 }
 
 /// Four drafts, the second to fourth with these customer PO references; returns them in order.
