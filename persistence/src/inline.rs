@@ -1,12 +1,15 @@
-//! Point reads of a SQLite file on the caller's own thread.
+//! Hot reads of a SQLite file on the caller's own thread.
 //!
 //! sqlx-sqlite runs every statement on its connection's worker thread: the request's task
-//! sends the statement over, sleeps, and is woken with the rows. For a one-row read by primary
-//! key that round trip (two thread switches and their wake-ups, on a server whose threads share
-//! a core) costs about as much as the statement. The hottest read, an order with its parties,
-//! is made here instead: on read-only connections of the same file, synchronously, in the
-//! calling task. A read of one row by key takes microseconds, less than a thread switch, so
-//! holding the async worker for it costs nothing another task could have used.
+//! sends the statement over, sleeps, and is woken with the rows, which cross one by one through
+//! a channel, each column copied on its own (`sqlite3_value_dup`, a malloc each). For a one-row
+//! read by primary key that round trip (two thread switches and their wake-ups, on a server
+//! whose threads share a core) costs about as much as the statement; for a page of orders the
+//! copies cost more than the query. The hot reads (an order with its parties, pages of orders,
+//! customers and users by id) are made here instead: on read-only connections of the same
+//! file, synchronously, in the calling task. Each is bounded by a page or a batch and takes
+//! microseconds to a few hundred, so holding the async worker for it costs about what the
+//! hops cost it before.
 //!
 //! Rows are decoded by position into the same sea-orm models sqlx fills, so everything after
 //! the read is shared. Anything unexpected (a busy lock, a value of another type) is an error

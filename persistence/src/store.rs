@@ -172,8 +172,8 @@ impl Store {
         self.db.ping().await.map_err(storage)
     }
 
-    /// SQLite files: how many order reads were answered on the caller's thread, and how many
-    /// failed there and went through sqlx instead (a busy file, say). `None` when this store
+    /// SQLite files: how many reads (orders, customers, users) were answered on the caller's
+    /// thread, and how many failed there and went through sqlx instead (a busy file, say). `None` when this store
     /// makes no such reads.
     #[must_use]
     pub fn inline_reads(&self) -> Option<(u64, u64)> {

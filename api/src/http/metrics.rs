@@ -58,8 +58,8 @@ pub struct Snapshot {
     pub resynced_subscriptions: u64,
     /// Pool connections open, and of those idle.
     pub pool: (u32, u32),
-    /// Order reads made on the request's own thread (SQLite files), and those that could not be
-    /// and went through the pool.
+    /// Reads made on the request's own thread (SQLite files), and those that could not be and
+    /// went through the pool.
     pub inline_reads: (u64, u64),
 }
 
@@ -278,13 +278,13 @@ impl Metrics {
             (
                 "orderdesk_db_inline_reads_total",
                 "counter",
-                "Orders read on the request's own thread instead of through the pool (SQLite files).",
+                "Reads of orders, customers and users run on the request's own thread instead of through the pool (SQLite files).",
                 i64::try_from(snapshot.inline_reads.0).unwrap_or(i64::MAX),
             ),
             (
                 "orderdesk_db_inline_read_fallbacks_total",
                 "counter",
-                "Inline order reads that failed (a busy database file, say) and went through the pool.",
+                "Inline reads that failed (a busy database file, say) and went through the pool.",
                 i64::try_from(snapshot.inline_reads.1).unwrap_or(i64::MAX),
             ),
         ];

@@ -115,14 +115,14 @@ impl Store {
     /// Whose orders a [`Scope::Team`] covers: the manager's own and their reps'. Must agree
     /// with [`scope_condition`].
     pub(super) async fn team_members(&self, manager: UserId) -> Result<Vec<i64>, RepoError> {
-        let mut members: Vec<i64> = user::Entity::find()
+        let select = user::Entity::find()
             .select_only()
             .column(user::Column::Id)
-            .filter(user::Column::ManagerId.eq(manager.0))
-            .into_tuple()
-            .all(&self.db)
-            .await
-            .map_err(storage)?;
+            .filter(user::Column::ManagerId.eq(manager.0));
+        let mut members: Vec<i64> = match self.inline_all(&select, |row| row.get(0)) {
+            Some(members) => members,
+            None => select.into_tuple().all(&self.db).await.map_err(storage)?,
+        };
         members.push(manager.0);
         Ok(members)
     }
@@ -194,14 +194,15 @@ impl CustomerRepository for Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        customer::Entity::find()
-            .filter(customer::Column::Id.is_in(ids.iter().map(|id| id.0)))
-            .all(&self.db)
-            .await
-            .map_err(storage)?
-            .into_iter()
-            .map(Customer::try_from)
-            .collect()
+        let select =
+            customer::Entity::find().filter(customer::Column::Id.is_in(ids.iter().map(|id| id.0)));
+        let rows = match self.inline_all(&select, |row| {
+            super::orders::customer_columns(row, &mut (0..))
+        }) {
+            Some(rows) => rows,
+            None => select.all(&self.db).await.map_err(storage)?,
+        };
+        rows.into_iter().map(Customer::try_from).collect()
     }
 
     async fn list_customers(

@@ -316,35 +316,40 @@ pub(super) async fn orders_with_lines<C: ConnectionTrait>(
 }
 
 impl Store {
-    /// [`orders_with_lines`] on the store's own connections: for a SQLite file, on the caller's
-    /// thread (see `crate::inline`). For pages: bounded by the page size, short enough to run
-    /// without yielding.
+    /// The rows `select` finds, read on the caller's thread when this store reads a SQLite file
+    /// inline (see `crate::inline`), each decoded by position; `None` when it does not, or the
+    /// read failed there (then the caller reads through sqlx). Only for statements bounded by
+    /// a page or a batch: they run without yielding.
+    pub(super) fn inline_all<T>(
+        &self,
+        select: &impl QueryTrait,
+        decode: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Option<Vec<T>> {
+        let inline = self.inline.as_ref()?;
+        let statement = select.build(DbBackend::Sqlite);
+        let params = match &statement.values {
+            Some(values) => crate::inline::params(values)?,
+            None => Vec::new(),
+        };
+        inline
+            .all(&statement.sql, &params, decode)
+            .inspect_err(|err| tracing::debug!(%err, "inline read fell back to sqlx"))
+            .ok()
+    }
+
+    /// [`orders_with_lines`] for a page: inline on a SQLite file.
     pub(super) async fn page_with_lines(
         &self,
         select: Select<order::Entity>,
     ) -> Result<Vec<Order>, RepoError> {
-        if let Some(inline) = &self.inline {
-            let statement = select
-                .clone()
-                .column_as(Expr::cust(LINES), "lines")
-                .build(DbBackend::Sqlite);
-            let params = match &statement.values {
-                Some(values) => crate::inline::params(values),
-                None => Some(Vec::new()),
-            };
-            if let Some(params) = params {
-                match inline.all(&statement.sql, &params, order_from_row) {
-                    Ok(rows) => {
-                        return rows
-                            .into_iter()
-                            .map(|row| to_order(row.order, &row.lines))
-                            .collect();
-                    }
-                    Err(err) => tracing::debug!(%err, "inline read of orders fell back to sqlx"),
-                }
-            }
+        let with_lines = select.clone().column_as(Expr::cust(LINES), "lines");
+        match self.inline_all(&with_lines, order_from_row) {
+            Some(rows) => rows
+                .into_iter()
+                .map(|row| to_order(row.order, &row.lines))
+                .collect(),
+            None => orders_with_lines(&self.db, select).await,
         }
-        orders_with_lines(&self.db, select).await
     }
 }
 
@@ -476,11 +481,12 @@ fn order_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<OrderRow> {
     order_columns(row, &mut (0..))
 }
 
-/// A row of [`parties_sql`], read by position.
-fn parties_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<PartiesRow> {
-    let mut next = 0_usize..;
-    let order = order_columns(row, &mut next)?;
-    let rep = model_from_columns!(
+/// A user from the next columns of an inline row.
+pub(super) fn user_columns(
+    row: &rusqlite::Row<'_>,
+    next: &mut std::ops::RangeFrom<usize>,
+) -> rusqlite::Result<user::Model> {
+    Ok(model_from_columns!(
         row,
         next,
         user::Model {
@@ -494,8 +500,15 @@ fn parties_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<PartiesRow> {
             password_hash,
             created_at,
         }
-    );
-    let customer = model_from_columns!(
+    ))
+}
+
+/// A customer from the next columns of an inline row.
+pub(super) fn customer_columns(
+    row: &rusqlite::Row<'_>,
+    next: &mut std::ops::RangeFrom<usize>,
+) -> rusqlite::Result<customer::Model> {
+    Ok(model_from_columns!(
         row,
         next,
         customer::Model {
@@ -518,11 +531,16 @@ fn parties_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<PartiesRow> {
             created_at,
             updated_at,
         }
-    );
+    ))
+}
+
+/// A row of [`parties_sql`], read by position.
+fn parties_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<PartiesRow> {
+    let mut next = 0_usize..;
     Ok(PartiesRow {
-        order,
-        rep,
-        customer,
+        order: order_columns(row, &mut next)?,
+        rep: user_columns(row, &mut next)?,
+        customer: customer_columns(row, &mut next)?,
     })
 }
 

@@ -62,13 +62,12 @@ impl UserRepository for Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        user::Entity::find()
-            .filter(user::Column::Id.is_in(ids.iter().map(|id| id.0)))
-            .all(&self.db)
-            .await
-            .map_err(storage)?
-            .into_iter()
-            .map(User::try_from)
-            .collect()
+        let select = user::Entity::find().filter(user::Column::Id.is_in(ids.iter().map(|id| id.0)));
+        let rows =
+            match self.inline_all(&select, |row| super::orders::user_columns(row, &mut (0..))) {
+                Some(rows) => rows,
+                None => select.all(&self.db).await.map_err(storage)?,
+            };
+        rows.into_iter().map(User::try_from).collect()
     }
 }
