@@ -23,6 +23,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// calls in is ever taken at once: a few cover the async workers.
 const IDLE: usize = 8;
 
+/// Prepared statements each connection keeps, as sqlx-sqlite's default cache does.
+const STATEMENTS: usize = 100;
+
 /// Why an inline read could not answer; the caller reads through sqlx instead.
 #[derive(Debug, thiserror::Error)]
 #[error("sqlite: {0}")]
@@ -127,6 +130,9 @@ impl InlineReads {
         // No waiting on a lock while holding an async worker: a busy file (WAL recovery, a
         // checkpoint restarting the log) is read through sqlx instead, where waiting is cheap.
         connection.busy_timeout(std::time::Duration::ZERO)?;
+        // Pages differ in their text by filter and team size; keep as many prepared as sqlx's
+        // own statement cache does (the default, 16, would re-plan a busy mix of them).
+        connection.set_prepared_statement_cache_capacity(STATEMENTS);
         Ok(connection)
     }
 
