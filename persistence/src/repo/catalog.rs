@@ -197,7 +197,7 @@ impl CustomerRepository for Store {
         let select =
             customer::Entity::find().filter(customer::Column::Id.is_in(ids.iter().map(|id| id.0)));
         let rows = match self.inline_all(&select, |row| {
-            super::orders::customer_columns(row, &mut (0..))
+            super::rows::customer_columns(row, &mut (0..))
         }) {
             Some(rows) => rows,
             None => select.all(&self.db).await.map_err(storage)?,
@@ -343,14 +343,14 @@ impl ProductRepository for Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        product::Entity::find()
-            .filter(product::Column::Id.is_in(ids.iter().map(|id| id.0)))
-            .all(&self.db)
-            .await
-            .map_err(storage)?
-            .into_iter()
-            .map(Product::try_from)
-            .collect()
+        let select =
+            product::Entity::find().filter(product::Column::Id.is_in(ids.iter().map(|id| id.0)));
+        let rows =
+            match self.inline_all(&select, |row| super::rows::product_columns(row, &mut (0..))) {
+                Some(rows) => rows,
+                None => select.all(&self.db).await.map_err(storage)?,
+            };
+        rows.into_iter().map(Product::try_from).collect()
     }
 
     async fn list_products(

@@ -7,6 +7,7 @@ mod catalog;
 mod events;
 mod idempotency;
 mod orders;
+mod rows;
 mod sessions;
 mod settlement;
 mod tracking;

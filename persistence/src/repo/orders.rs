@@ -24,6 +24,7 @@ use sea_orm::{
 };
 
 use super::catalog::scope_condition;
+use super::rows::{customer_columns, order_columns, user_columns};
 use super::{corrupt, events, fetch_limit, idempotency, into_page, search_condition, search_key};
 use crate::codec::{
     MONEY_SCALE, PERCENT_SCALE, QUANTITY_SCALE, from_micros, from_scaled, to_micros, to_scaled,
@@ -282,9 +283,9 @@ fn lines_column(backend: DbBackend) -> &'static str {
 }
 
 /// An order row with its lines (see [`LINES`]).
-struct OrderRow {
-    order: order::Model,
-    lines: String,
+pub(super) struct OrderRow {
+    pub(super) order: order::Model,
+    pub(super) lines: String,
 }
 
 impl FromQueryResult for OrderRow {
@@ -422,116 +423,9 @@ fn parties_sql() -> Option<&'static str> {
     .as_deref()
 }
 
-/// Fills `Model` from the next columns of an inline row, one per field in declaration order
-/// (the order `Column::iter` selects them in). Naming every field makes a field added to the
-/// entity a compile error here; `inline_and_sqlx_reads_agree` catches a reordering.
-macro_rules! model_from_columns {
-    ($row:expr, $next:expr, $($model:ident)::+ { $($field:ident),* $(,)? }) => {
-        $($model)::+ { $($field: $row.get($next.next().unwrap_or_default())?),* }
-    };
-}
-
-/// An order and its lines from the next columns of an inline row: the order's columns, then
-/// [`LINES`].
-fn order_columns(
-    row: &rusqlite::Row<'_>,
-    next: &mut std::ops::RangeFrom<usize>,
-) -> rusqlite::Result<OrderRow> {
-    let order = model_from_columns!(
-        row,
-        next,
-        order::Model {
-            id,
-            number,
-            customer_id,
-            sales_rep_id,
-            currency,
-            status,
-            held_from,
-            payment_status,
-            requested_date,
-            promised_date,
-            delivery_address,
-            payment_terms,
-            customer_po,
-            notes,
-            confirmation,
-            findings,
-            cancel_reason,
-            expected_date,
-            search_text,
-            total_e4,
-            version,
-            revision,
-            created_at,
-            updated_at,
-            submitted_at,
-            confirmed_at,
-            shipped_at,
-            delivered_at,
-            paid_at,
-        }
-    );
-    let lines = row.get(next.next().unwrap_or_default())?;
-    Ok(OrderRow { order, lines })
-}
-
 /// A row of [`orders_with_lines`]' statement, read by position.
 fn order_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<OrderRow> {
     order_columns(row, &mut (0..))
-}
-
-/// A user from the next columns of an inline row.
-pub(super) fn user_columns(
-    row: &rusqlite::Row<'_>,
-    next: &mut std::ops::RangeFrom<usize>,
-) -> rusqlite::Result<user::Model> {
-    Ok(model_from_columns!(
-        row,
-        next,
-        user::Model {
-            id,
-            email,
-            name,
-            role,
-            manager_id,
-            customer_id,
-            discount_authority_bp,
-            password_hash,
-            created_at,
-        }
-    ))
-}
-
-/// A customer from the next columns of an inline row.
-pub(super) fn customer_columns(
-    row: &rusqlite::Row<'_>,
-    next: &mut std::ops::RangeFrom<usize>,
-) -> rusqlite::Result<customer::Model> {
-    Ok(model_from_columns!(
-        row,
-        next,
-        customer::Model {
-            id,
-            name,
-            email,
-            phone,
-            address,
-            owner_rep_id,
-            tier,
-            tags,
-            currency,
-            credit_limit_e4,
-            payment_terms,
-            contacts,
-            addresses,
-            preferences,
-            search_text,
-            version,
-            created_at,
-            updated_at,
-        }
-    ))
 }
 
 /// A row of [`parties_sql`], read by position.
