@@ -111,6 +111,9 @@ if [ -n "${SERVER_RUST_LOG:-}" ]; then export RUST_LOG="$SERVER_RUST_LOG"; else 
 # prints "... listening on http://ADDR" and sets $url and $pid.
 start() {
   local out=$1; shift
+  # The files exist before the server does: the first read below must not race the shell's
+  # redirection in the child (a missing file fails `sed`, and `set -e` ends the run).
+  : >"$out"
   "$@" >"$out" 2>"$out.log" &
   pid=$!
   started_pids+=("$pid")
