@@ -45,7 +45,7 @@ pub struct DbArgs {
     /// SQLite `synchronous` mode: `full` survives power loss; `normal` is faster and survives crashes.
     #[arg(long, env = "ORDERDESK_SQLITE_SYNCHRONOUS", default_value = "full", value_parser = ["full", "normal"])]
     pub sqlite_synchronous: String,
-    /// SQLite: make the hot reads (an order by id, pages of orders, customers and users by id)
+    /// SQLite: make the hot reads (an order by id, pages of orders, customers, users and products by id)
     /// on the request's own thread (`on`), or through sqlx's connection worker like every other
     /// statement (`off`, for comparison or if in doubt).
     #[arg(long, env = "ORDERDESK_SQLITE_INLINE_READS", default_value = "on", value_parser = ["on", "off"])]

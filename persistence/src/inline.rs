@@ -51,22 +51,6 @@ impl InlineReads {
         }
     }
 
-    /// The first row `sql` finds with `key` as its one parameter, decoded by `decode`.
-    pub(crate) fn one<T>(
-        &self,
-        sql: &str,
-        key: i64,
-        decode: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    ) -> Result<Option<T>, InlineError> {
-        let row = self.take().and_then(|connection| {
-            let row = Self::query(&connection, sql, key, decode);
-            // A connection whose statement failed is still sound: SQLite resets the statement.
-            self.give_back(connection);
-            row
-        });
-        self.counted(row)
-    }
-
     /// Reads answered here, and reads that failed here (and went through sqlx instead).
     pub(crate) fn counts(&self) -> (u64, u64) {
         (
@@ -92,6 +76,7 @@ impl InlineReads {
                 }
                 Ok(decoded)
             })();
+            // A connection whose statement failed is still sound: SQLite resets the statement.
             self.give_back(connection);
             rows
         }))
@@ -105,17 +90,6 @@ impl InlineReads {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         Ok(result?)
-    }
-
-    fn query<T>(
-        connection: &rusqlite::Connection,
-        sql: &str,
-        key: i64,
-        decode: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    ) -> rusqlite::Result<Option<T>> {
-        let mut statement = connection.prepare_cached(sql)?;
-        let mut rows = statement.query([key])?;
-        rows.next()?.map(decode).transpose()
     }
 
     fn take(&self) -> rusqlite::Result<rusqlite::Connection> {

@@ -28,7 +28,7 @@ pub struct StoreOptions {
     pub acquire_timeout: Duration,
     /// SQLite `synchronous=FULL` (durable on power loss) instead of NORMAL.
     pub sqlite_synchronous_full: bool,
-    /// SQLite files: point reads on the caller's thread (see `inline.rs`) instead of through
+    /// SQLite files: the hot reads on the caller's thread (see `inline.rs`) instead of through
     /// sqlx's connection worker.
     pub sqlite_inline_reads: bool,
     /// PostgreSQL aborts any statement running longer than this.
@@ -54,7 +54,7 @@ pub struct Store {
     pub(crate) db: DatabaseConnection,
     /// SQLite only: writers queue here for the shared transaction (see [`Store::begin_write`]).
     write_queue: Option<WriteQueue>,
-    /// SQLite files only: point reads on the caller's thread (see [`crate::inline`]).
+    /// SQLite files only: the hot reads on the caller's thread (see [`crate::inline`]).
     pub(crate) inline: Option<Arc<InlineReads>>,
 }
 
@@ -172,9 +172,9 @@ impl Store {
         self.db.ping().await.map_err(storage)
     }
 
-    /// SQLite files: how many reads (orders, customers, users) were answered on the caller's
-    /// thread, and how many failed there and went through sqlx instead (a busy file, say). `None` when this store
-    /// makes no such reads.
+    /// SQLite files: how many reads (orders, customers, users, products, teams) were answered on
+    /// the caller's thread, and how many failed there and went through sqlx instead (a busy
+    /// file, say). `None` when this store makes no such reads.
     #[must_use]
     pub fn inline_reads(&self) -> Option<(u64, u64)> {
         self.inline.as_ref().map(|inline| inline.counts())

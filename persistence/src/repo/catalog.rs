@@ -196,13 +196,11 @@ impl CustomerRepository for Store {
         }
         let select =
             customer::Entity::find().filter(customer::Column::Id.is_in(ids.iter().map(|id| id.0)));
-        let rows = match self.inline_all(&select, |row| {
-            super::rows::customer_columns(row, &mut (0..))
-        }) {
-            Some(rows) => rows,
-            None => select.all(&self.db).await.map_err(storage)?,
-        };
-        rows.into_iter().map(Customer::try_from).collect()
+        self.models(select, super::rows::customer_columns)
+            .await?
+            .into_iter()
+            .map(Customer::try_from)
+            .collect()
     }
 
     async fn list_customers(
@@ -345,12 +343,11 @@ impl ProductRepository for Store {
         }
         let select =
             product::Entity::find().filter(product::Column::Id.is_in(ids.iter().map(|id| id.0)));
-        let rows =
-            match self.inline_all(&select, |row| super::rows::product_columns(row, &mut (0..))) {
-                Some(rows) => rows,
-                None => select.all(&self.db).await.map_err(storage)?,
-            };
-        rows.into_iter().map(Product::try_from).collect()
+        self.models(select, super::rows::product_columns)
+            .await?
+            .into_iter()
+            .map(Product::try_from)
+            .collect()
     }
 
     async fn list_products(

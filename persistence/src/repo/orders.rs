@@ -24,7 +24,7 @@ use sea_orm::{
 };
 
 use super::catalog::scope_condition;
-use super::rows::{customer_columns, order_columns, user_columns};
+use super::rows::{ModelColumns, customer_columns, order_columns, user_columns};
 use super::{corrupt, events, fetch_limit, idempotency, into_page, search_condition, search_key};
 use crate::codec::{
     MONEY_SCALE, PERCENT_SCALE, QUANTITY_SCALE, from_micros, from_scaled, to_micros, to_scaled,
@@ -343,13 +343,28 @@ impl Store {
         &self,
         select: Select<order::Entity>,
     ) -> Result<Vec<Order>, RepoError> {
-        let with_lines = select.clone().column_as(Expr::cust(LINES), "lines");
-        match self.inline_all(&with_lines, order_from_row) {
-            Some(rows) => rows
-                .into_iter()
-                .map(|row| to_order(row.order, &row.lines))
-                .collect(),
-            None => orders_with_lines(&self.db, select).await,
+        if self.inline.is_some() {
+            let with_lines = select.clone().column_as(Expr::cust(LINES), "lines");
+            if let Some(rows) = self.inline_all(&with_lines, order_from_row) {
+                return rows
+                    .into_iter()
+                    .map(|row| to_order(row.order, &row.lines))
+                    .collect();
+            }
+        }
+        orders_with_lines(&self.db, select).await
+    }
+
+    /// The models `select` finds (all its entity's columns, in order): read inline on a SQLite
+    /// file, each decoded by `columns`, else through sqlx. For batches by id.
+    pub(super) async fn models<E: EntityTrait>(
+        &self,
+        select: Select<E>,
+        columns: ModelColumns<E::Model>,
+    ) -> Result<Vec<E::Model>, RepoError> {
+        match self.inline_all(&select, |row| columns(row, &mut (0..))) {
+            Some(models) => Ok(models),
+            None => select.all(&self.db).await.map_err(storage),
         }
     }
 }
@@ -564,8 +579,9 @@ impl OrderRepository for Store {
         if let Some(inline) = &self.inline
             && let Some(sql) = parties_sql()
         {
-            match inline.one(sql, id.0, parties_from_row) {
-                Ok(row) => return row.map(with_parties).transpose(),
+            let key = [rusqlite::types::Value::Integer(id.0)];
+            match inline.all(sql, &key, parties_from_row) {
+                Ok(mut rows) => return rows.pop().map(with_parties).transpose(),
                 // Busy, or a value this reader cannot decode: sqlx reads it, and says so if it
                 // is really wrong.
                 Err(err) => tracing::debug!(%err, "inline read of an order fell back to sqlx"),

@@ -7,6 +7,10 @@ use std::ops::RangeFrom;
 use super::orders::OrderRow;
 use crate::entity::{customer, order, product, user};
 
+/// A decoder of a model from the next columns of an inline row.
+pub(super) type ModelColumns<M> =
+    fn(&rusqlite::Row<'_>, &mut RangeFrom<usize>) -> rusqlite::Result<M>;
+
 /// Fills `Model` from the next columns of an inline row, one per field in declaration order
 /// (the order `Column::iter` selects them in). Naming every field makes a field added to the
 /// entity a compile error here; the repository test `one_order_comes_with_its_own_rep_and_customer`

@@ -63,11 +63,10 @@ impl UserRepository for Store {
             return Ok(Vec::new());
         }
         let select = user::Entity::find().filter(user::Column::Id.is_in(ids.iter().map(|id| id.0)));
-        let rows = match self.inline_all(&select, |row| super::rows::user_columns(row, &mut (0..)))
-        {
-            Some(rows) => rows,
-            None => select.all(&self.db).await.map_err(storage)?,
-        };
-        rows.into_iter().map(User::try_from).collect()
+        self.models(select, super::rows::user_columns)
+            .await?
+            .into_iter()
+            .map(User::try_from)
+            .collect()
     }
 }
