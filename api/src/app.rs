@@ -30,6 +30,7 @@ pub async fn connect(db: &DbArgs) -> CliResult<Store> {
         max_connections: db.db_max_connections,
         sqlite_synchronous_full: db.sqlite_synchronous == "full",
         sqlite_inline_reads: db.sqlite_inline_reads == "on",
+        sqlite_inline_writes: db.sqlite_inline_writes == "on",
         statement_timeout: (db.db_statement_timeout_ms > 0)
             .then(|| Duration::from_millis(db.db_statement_timeout_ms)),
         ..StoreOptions::default()

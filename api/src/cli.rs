@@ -50,6 +50,11 @@ pub struct DbArgs {
     /// statement (`off`, for comparison or if in doubt).
     #[arg(long, env = "ORDERDESK_SQLITE_INLINE_READS", default_value = "on", value_parser = ["on", "off"])]
     pub sqlite_inline_reads: String,
+    /// SQLite: run the statements of the shared write transaction on the writer's own thread
+    /// (`on`; only BEGIN and COMMIT go to a blocking thread), or through sqlx's connection worker
+    /// (`off`, for comparison or if in doubt).
+    #[arg(long, env = "ORDERDESK_SQLITE_INLINE_WRITES", default_value = "on", value_parser = ["on", "off"])]
+    pub sqlite_inline_writes: String,
     /// Largest number of pooled database connections.
     #[arg(long, env = "ORDERDESK_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,

@@ -75,6 +75,7 @@ async fn seed(url: &str, seed: u64) {
             url: url.to_owned(),
             sqlite_synchronous: "full".into(),
             sqlite_inline_reads: "on".into(),
+            sqlite_inline_writes: "on".into(),
             db_max_connections: 4,
             db_statement_timeout_ms: 0,
             db_connect_retry_secs: 0,

@@ -12,6 +12,7 @@
 mod codec;
 mod entity;
 mod inline;
+mod inline_write;
 mod migration;
 mod notify;
 mod repo;

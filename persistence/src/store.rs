@@ -15,6 +15,7 @@ use sea_orm_migration::MigratorTrait;
 use tokio::sync::watch;
 
 use crate::inline::InlineReads;
+use crate::inline_write::InlineWriter;
 use crate::migration::Migrator;
 
 /// Pool and tuning options.
@@ -31,6 +32,9 @@ pub struct StoreOptions {
     /// SQLite files: the hot reads on the caller's thread (see `inline.rs`) instead of through
     /// sqlx's connection worker.
     pub sqlite_inline_reads: bool,
+    /// SQLite files: the shared write transaction's statements on the writer's thread (see
+    /// `inline_write.rs`) instead of through sqlx's connection worker.
+    pub sqlite_inline_writes: bool,
     /// PostgreSQL aborts any statement running longer than this.
     pub statement_timeout: Option<Duration>,
 }
@@ -43,6 +47,7 @@ impl Default for StoreOptions {
             acquire_timeout: Duration::from_secs(10),
             sqlite_synchronous_full: true,
             sqlite_inline_reads: true,
+            sqlite_inline_writes: true,
             statement_timeout: Some(Duration::from_secs(30)),
         }
     }
@@ -56,6 +61,9 @@ pub struct Store {
     write_queue: Option<WriteQueue>,
     /// SQLite files only: the hot reads on the caller's thread (see [`crate::inline`]).
     pub(crate) inline: Option<Arc<InlineReads>>,
+    /// SQLite files only: the connection that holds the write batch (see [`crate::inline_write`]);
+    /// without it the batch is a sqlx transaction.
+    writer: Option<Arc<InlineWriter>>,
 }
 
 /// The file of a SQLite database (none for an in-memory one), as SQLite itself resolved it.
@@ -122,17 +130,27 @@ impl Store {
         let db = Database::connect(connect).await.map_err(storage)?;
         let sqlite = db.get_database_backend() == DbBackend::Sqlite;
         let write_queue = sqlite.then(|| Arc::new(tokio::sync::Mutex::new(None)));
-        let inline = if sqlite && options.sqlite_inline_reads {
-            database_file(&db)
-                .await?
-                .map(|path| Arc::new(InlineReads::new(path)))
+        let file = if sqlite {
+            database_file(&db).await?
         } else {
             None
+        };
+        let inline = file
+            .clone()
+            .filter(|_| options.sqlite_inline_reads)
+            .map(|path| Arc::new(InlineReads::new(path)));
+        let writer = match file.filter(|_| options.sqlite_inline_writes) {
+            Some(path) => Some(Arc::new(
+                InlineWriter::open(&path, options.sqlite_synchronous_full, busy)
+                    .map_err(storage)?,
+            )),
+            None => None,
         };
         Ok(Self {
             db,
             write_queue,
             inline,
+            writer,
         })
     }
 
@@ -178,6 +196,13 @@ impl Store {
     #[must_use]
     pub fn inline_reads(&self) -> Option<(u64, u64)> {
         self.inline.as_ref().map(|inline| inline.counts())
+    }
+
+    /// SQLite files: how many statements (batches' BEGIN and COMMIT included) ran on the
+    /// writer's own thread. `None` when writes go through sqlx.
+    #[must_use]
+    pub fn inline_write_statements(&self) -> Option<u64> {
+        self.writer.as_ref().map(|writer| writer.statements())
     }
 
     /// Connections the pool holds open, and how many of them are idle.
@@ -233,26 +258,40 @@ impl Store {
     /// return: nothing is reported stored before it is durable. With no other writer waiting
     /// the transaction closes as soon as its one writer is done.
     ///
+    /// On a SQLite file the batch's transaction is held by a rusqlite connection, and each
+    /// writer runs its statements on its own thread (see [`crate::inline_write`]); otherwise
+    /// it is a sqlx transaction.
+    ///
     /// Writers take turns at an async mutex, in arrival order. Waiting in SQLite's busy
     /// handler instead sleeps in steps of up to 100 ms while the lock may already be free.
     /// (Other processes on the same file still meet the busy timeout.)
     pub(crate) async fn begin_write(&self) -> Result<WriteTxn, RepoError> {
         let Some(queue) = &self.write_queue else {
             let txn = self.db.begin().await.map_err(storage)?;
-            return Ok(WriteTxn { txn, turn: None });
+            return Ok(WriteTxn {
+                txn: Txn::Sqlx(txn),
+                turn: None,
+            });
         };
         let mut turn = Arc::clone(queue).lock_owned().await;
         let batch = match turn.as_mut() {
             Some(batch) => batch,
             None => {
-                let txn = self
-                    .db
-                    .begin_with_options(TransactionOptions {
-                        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                        ..TransactionOptions::default()
-                    })
-                    .await
-                    .map_err(storage)?;
+                let txn = match &self.writer {
+                    Some(writer) => {
+                        writer.begin().await.map_err(storage)?;
+                        BatchTxn::Inline(Arc::clone(writer))
+                    }
+                    None => BatchTxn::Sqlx(
+                        self.db
+                            .begin_with_options(TransactionOptions {
+                                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                                ..TransactionOptions::default()
+                            })
+                            .await
+                            .map_err(storage)?,
+                    ),
+                };
                 // Spawned, so a writer that goes away cannot leave the transaction open. The
                 // mutex is fair: the closing runs after every writer queued before it.
                 tokio::spawn(close_batch(Arc::clone(queue)));
@@ -262,7 +301,16 @@ impl Store {
                 })
             }
         };
-        let txn = batch.txn.begin().await.map_err(storage)?;
+        let txn = match &batch.txn {
+            BatchTxn::Sqlx(txn) => Txn::Sqlx(txn.begin().await.map_err(storage)?),
+            BatchTxn::Inline(writer) => {
+                writer.savepoint().map_err(storage)?;
+                Txn::Inline(Savepoint {
+                    writer: Arc::clone(writer),
+                    open: true,
+                })
+            }
+        };
         let committed = batch.committed.subscribe();
         Ok(WriteTxn {
             txn,
@@ -274,9 +322,16 @@ impl Store {
 /// SQLite's shared write transaction and the news of its commit.
 #[derive(Debug)]
 struct Batch {
-    txn: DatabaseTransaction,
+    txn: BatchTxn,
     /// `None` until the batch is closed; then whether its commit succeeded.
     committed: watch::Sender<Option<Result<(), String>>>,
+}
+
+/// Where the batch's transaction runs.
+#[derive(Debug)]
+enum BatchTxn {
+    Sqlx(DatabaseTransaction),
+    Inline(Arc<InlineWriter>),
 }
 
 /// The queue at SQLite's writer lock, holding the open batch if there is one.
@@ -290,7 +345,11 @@ async fn close_batch(queue: WriteQueue) {
     let Some(batch) = turn.take() else {
         return;
     };
-    let result = batch.txn.commit().await.map_err(|err| err.to_string());
+    let result = match batch.txn {
+        BatchTxn::Sqlx(txn) => txn.commit().await,
+        BatchTxn::Inline(writer) => writer.commit().await,
+    }
+    .map_err(|err| err.to_string());
     batch.committed.send_replace(Some(result));
 }
 
@@ -304,9 +363,57 @@ struct Turn {
 /// PostgreSQL, a savepoint in a shared transaction on SQLite.
 pub(crate) struct WriteTxn {
     // Declared first, dropped first: an abandoned savepoint's rollback is queued on the
-    // connection while this writer still holds its turn.
-    txn: DatabaseTransaction,
+    // connection (or, inline, made) while this writer still holds its turn.
+    txn: Txn,
     turn: Option<Turn>,
+}
+
+/// A writer's own transaction: a sqlx transaction (a savepoint inside the batch on SQLite),
+/// or a savepoint of the inline writer's batch.
+enum Txn {
+    Sqlx(DatabaseTransaction),
+    Inline(Savepoint),
+}
+
+/// A writer's savepoint on the inline writer; rolled back if dropped open.
+struct Savepoint {
+    writer: Arc<InlineWriter>,
+    open: bool,
+}
+
+impl Savepoint {
+    fn close(mut self, keep: bool) -> Result<(), DbErr> {
+        self.open = false;
+        if keep {
+            let released = self.writer.release();
+            if released.is_err() {
+                // A writer told it failed must leave nothing behind for the batch to commit.
+                let _ = self.writer.rollback_to();
+            }
+            released
+        } else {
+            self.writer.rollback_to()
+        }
+    }
+}
+
+impl Drop for Savepoint {
+    fn drop(&mut self) {
+        if self.open {
+            // Nothing to tell: if even this fails, the batch's commit fails and says so.
+            let _ = self.writer.rollback_to();
+        }
+    }
+}
+
+impl Txn {
+    async fn close(self, keep: bool) -> Result<(), DbErr> {
+        match (self, keep) {
+            (Self::Sqlx(txn), true) => txn.commit().await,
+            (Self::Sqlx(txn), false) => txn.rollback().await,
+            (Self::Inline(savepoint), keep) => savepoint.close(keep),
+        }
+    }
 }
 
 impl WriteTxn {
@@ -317,7 +424,7 @@ impl WriteTxn {
     /// is then lost, and every writer in it is told so.
     pub(crate) async fn commit(self) -> Result<(), RepoError> {
         let Self { txn, turn } = self;
-        txn.commit().await.map_err(storage)?;
+        txn.close(true).await.map_err(storage)?;
         let Some(Turn {
             turn,
             mut committed,
@@ -343,7 +450,7 @@ impl WriteTxn {
     /// `RepoError::Storage` when the database fails to roll back.
     pub(crate) async fn rollback(self) -> Result<(), RepoError> {
         let Self { txn, turn } = self;
-        let rolled_back = txn.rollback().await.map_err(storage);
+        let rolled_back = txn.close(false).await.map_err(storage);
         drop(turn);
         rolled_back
     }
@@ -352,27 +459,46 @@ impl WriteTxn {
 #[async_trait::async_trait]
 impl ConnectionTrait for WriteTxn {
     fn get_database_backend(&self) -> DbBackend {
-        self.txn.get_database_backend()
+        match &self.txn {
+            Txn::Sqlx(txn) => txn.get_database_backend(),
+            Txn::Inline(_) => DbBackend::Sqlite,
+        }
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        self.txn.execute_raw(stmt).await
+        match &self.txn {
+            Txn::Sqlx(txn) => txn.execute_raw(stmt).await,
+            Txn::Inline(savepoint) => savepoint.writer.execute(stmt).await,
+        }
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        self.txn.execute_unprepared(sql).await
+        match &self.txn {
+            Txn::Sqlx(txn) => txn.execute_unprepared(sql).await,
+            Txn::Inline(savepoint) => savepoint.writer.unprepared(sql).await,
+        }
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.txn.query_one_raw(stmt).await
+        match &self.txn {
+            Txn::Sqlx(txn) => txn.query_one_raw(stmt).await,
+            Txn::Inline(savepoint) => Ok(savepoint.writer.query(stmt).await?.into_iter().next()),
+        }
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.txn.query_all_raw(stmt).await
+        match &self.txn {
+            Txn::Sqlx(txn) => txn.query_all_raw(stmt).await,
+            Txn::Inline(savepoint) => savepoint.writer.query(stmt).await,
+        }
     }
 
     fn support_returning(&self) -> bool {
-        self.txn.support_returning()
+        match &self.txn {
+            Txn::Sqlx(txn) => txn.support_returning(),
+            // See `inline_write.rs`: rows are typed by the table they come from.
+            Txn::Inline(_) => false,
+        }
     }
 }
 
@@ -381,9 +507,14 @@ pub(crate) fn storage(err: DbErr) -> RepoError {
     RepoError::Storage(err.to_string())
 }
 
+/// What constraint a failed statement violated, whether it ran through sqlx or inline.
+pub(crate) fn sql_err(err: &DbErr) -> Option<SqlErr> {
+    err.sql_err().or_else(|| crate::inline_write::sql_err(err))
+}
+
 /// Maps a unique violation to `Duplicate`, anything else to `Storage`.
 pub(crate) fn unique<'a>(field: &'static str, value: &'a str) -> impl Fn(DbErr) -> RepoError + 'a {
-    move |err| match err.sql_err() {
+    move |err| match sql_err(&err) {
         Some(SqlErr::UniqueConstraintViolation(_)) => RepoError::Duplicate {
             field,
             value: value.to_owned(),
@@ -404,11 +535,15 @@ mod tests {
     /// A store on a fresh SQLite file with a scratch table, and a connection of its own that
     /// sees only what has been committed.
     async fn scratch() -> (tempfile::TempDir, Store, DatabaseConnection) {
+        scratch_with(&StoreOptions::default()).await
+    }
+
+    async fn scratch_with(
+        options: &StoreOptions,
+    ) -> (tempfile::TempDir, Store, DatabaseConnection) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("batch.db").display());
-        let store = Store::connect(&url, &StoreOptions::default())
-            .await
-            .unwrap();
+        let store = Store::connect(&url, options).await.unwrap();
         store
             .db
             .execute_unprepared("CREATE TABLE items (name TEXT NOT NULL)")
@@ -481,6 +616,23 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn queued_writers_share_a_commit_and_fail_alone() {
         let (_dir, store, outside) = scratch().await;
+        assert!(store.inline_write_statements().is_some());
+        share_a_commit_and_fail_alone(store, outside).await;
+    }
+
+    /// The same, with the batch a sqlx transaction (`--sqlite-inline-writes off`).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queued_writers_share_a_sqlx_commit_and_fail_alone() {
+        let (_dir, store, outside) = scratch_with(&StoreOptions {
+            sqlite_inline_writes: false,
+            ..StoreOptions::default()
+        })
+        .await;
+        assert!(store.inline_write_statements().is_none());
+        share_a_commit_and_fail_alone(store, outside).await;
+    }
+
+    async fn share_a_commit_and_fail_alone(store: Store, outside: DatabaseConnection) {
         let store = Arc::new(store);
         let held = Arc::clone(store.write_queue.as_ref().unwrap())
             .lock_owned()

@@ -61,6 +61,8 @@ pub struct Snapshot {
     /// Reads made on the request's own thread (SQLite files), and those that could not be and
     /// went through the pool.
     pub inline_reads: (u64, u64),
+    /// Statements of the write batch run on the writer's own thread (SQLite files).
+    pub inline_write_statements: u64,
 }
 
 fn operation_label(name: Option<&str>) -> String {
@@ -287,6 +289,12 @@ impl Metrics {
                 "Inline reads that failed (a busy database file, say) and went through the pool.",
                 i64::try_from(snapshot.inline_reads.1).unwrap_or(i64::MAX),
             ),
+            (
+                "orderdesk_db_inline_write_statements_total",
+                "counter",
+                "Statements of write transactions (BEGIN and COMMIT included) run on the writer's own thread instead of through the pool (SQLite files).",
+                i64::try_from(snapshot.inline_write_statements).unwrap_or(i64::MAX),
+            ),
         ];
         for (name, kind, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}");
@@ -322,6 +330,7 @@ mod tests {
             resynced_subscriptions: 0,
             pool: (4, 3),
             inline_reads: (0, 0),
+            inline_write_statements: 0,
         });
         assert!(text.contains("orderdesk_graphql_request_duration_seconds_bucket{operation=\"ListOrders\",le=\"0.005\"} 1"), "{text}");
         assert!(text.contains("orderdesk_graphql_request_duration_seconds_bucket{operation=\"ListOrders\",le=\"0.05\"} 2"));
@@ -340,6 +349,7 @@ mod tests {
                     resynced_subscriptions: 0,
                     pool: (0, 0),
                     inline_reads: (0, 0),
+                    inline_write_statements: 0,
                 })
                 .contains("orderdesk_websocket_connections 0")
         );
@@ -358,6 +368,7 @@ mod tests {
             resynced_subscriptions: 0,
             pool: (0, 0),
             inline_reads: (0, 0),
+            inline_write_statements: 0,
         });
         assert!(text.contains("operation=\"other\""));
         assert!(text.contains("operation=\"invalid\""));

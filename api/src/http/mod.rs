@@ -65,6 +65,7 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
         resynced_subscriptions: services.hub.cut_off(),
         pool: services.store.pool_stats(),
         inline_reads: services.store.inline_reads().unwrap_or_default(),
+        inline_write_statements: services.store.inline_write_statements().unwrap_or_default(),
     };
     (
         [(

@@ -48,7 +48,7 @@ pub(super) async fn record<C: ConnectionTrait>(
     }
     .insert(conn)
     .await
-    .map_err(|err| match err.sql_err() {
+    .map_err(|err| match crate::store::sql_err(&err) {
         Some(SqlErr::UniqueConstraintViolation(_)) => RepoError::Duplicate {
             field: "idempotencyKey",
             value: claim.key.clone(),

@@ -8,7 +8,10 @@ use persistence::{Store, StoreOptions};
 use sea_orm::{ConnectionTrait, Database};
 use tempfile::TempDir;
 
-/// Runs each named scenario (`async fn name(store: Store)` in the calling module) on every backend.
+/// Runs each named scenario (`async fn name(store: Store)` in the calling module) on every backend:
+/// SQLite as the server runs it (hot reads and the write batch on the caller's thread), SQLite
+/// with every statement through sqlx (`--sqlite-inline-reads off --sqlite-inline-writes off`),
+/// and PostgreSQL.
 ///
 /// No ident-pasting crate is in the lock, so each scenario gets a module of its own name holding
 /// `on_sqlite` and `on_postgres`: the test is reported as `name::on_sqlite`, still a sentence.
@@ -19,6 +22,11 @@ macro_rules! backend_tests {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn on_sqlite() {
                     crate::harness::run(crate::harness::Backend::Sqlite, stringify!($scenario), super::$scenario).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn on_sqlite_through_sqlx() {
+                    crate::harness::run(crate::harness::Backend::SqliteThroughSqlx, stringify!($scenario), super::$scenario).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -34,6 +42,7 @@ macro_rules! backend_tests {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
+    SqliteThroughSqlx,
     Postgres,
 }
 
@@ -48,7 +57,16 @@ where
         eprintln!("note: TEST_POSTGRES_URL is not set; `{name}` did not run on PostgreSQL");
         return;
     };
-    let store = Store::connect(database.url(), &StoreOptions::default())
+    let options = if backend == Backend::SqliteThroughSqlx {
+        StoreOptions {
+            sqlite_inline_reads: false,
+            sqlite_inline_writes: false,
+            ..StoreOptions::default()
+        }
+    } else {
+        StoreOptions::default()
+    };
+    let store = Store::connect(database.url(), &options)
         .await
         .unwrap_or_else(|e| panic!("connect to {}: {e}", database.url()));
     store.migrate().await.expect("migrate a fresh database");
@@ -74,7 +92,7 @@ enum TestDatabase {
 impl TestDatabase {
     async fn create(backend: Backend) -> Option<Self> {
         match backend {
-            Backend::Sqlite => {
+            Backend::Sqlite | Backend::SqliteThroughSqlx => {
                 let dir = tempfile::Builder::new()
                     .prefix("od-repo-")
                     .tempdir()

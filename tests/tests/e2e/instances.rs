@@ -222,6 +222,8 @@ async fn metrics_count_requests_errors_websockets_and_dispatcher_lag() {
     // Orders by id are read on the request's thread from the SQLite file, none through the pool.
     assert!(value("orderdesk_db_inline_reads_total ") >= 1.0);
     assert_eq!(value("orderdesk_db_inline_read_fallbacks_total "), 0.0);
+    // So were the orders' changes: each a savepoint, its statements and a release at least.
+    assert!(value("orderdesk_db_inline_write_statements_total ") >= 3.0 * 3.0);
 }
 
 #[tokio::test]
