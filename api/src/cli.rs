@@ -45,9 +45,9 @@ pub struct DbArgs {
     /// SQLite `synchronous` mode: `full` survives power loss; `normal` is faster and survives crashes.
     #[arg(long, env = "ORDERDESK_SQLITE_SYNCHRONOUS", default_value = "full", value_parser = ["full", "normal"])]
     pub sqlite_synchronous: String,
-    /// SQLite: make the hot reads (an order by id, pages of orders, customers, users and products by id)
-    /// on the request's own thread (`on`), or through sqlx's connection worker like every other
-    /// statement (`off`, for comparison or if in doubt).
+    /// SQLite: make the hot reads (an order by id, pages of orders, customers, users and products by id,
+    /// pages of the event log) on the request's own thread (`on`), or through sqlx's connection worker
+    /// like every other statement (`off`, for comparison or if in doubt).
     #[arg(long, env = "ORDERDESK_SQLITE_INLINE_READS", default_value = "on", value_parser = ["on", "off"])]
     pub sqlite_inline_reads: String,
     /// SQLite: run the statements of the shared write transaction on the writer's own thread

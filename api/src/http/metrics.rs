@@ -280,7 +280,7 @@ impl Metrics {
             (
                 "orderdesk_db_inline_reads_total",
                 "counter",
-                "Reads of orders, customers, users and products run on the request's own thread instead of through the pool (SQLite files).",
+                "Reads of orders, customers, users, products and the event log run on the request's own thread instead of through the pool (SQLite files).",
                 i64::try_from(snapshot.inline_reads.0).unwrap_or(i64::MAX),
             ),
             (

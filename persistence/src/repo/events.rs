@@ -11,6 +11,7 @@ use sea_orm::{
 };
 
 use super::corrupt;
+use super::rows::event_columns;
 use crate::codec::{from_micros, to_micros};
 use crate::entity::{order, order_event};
 use crate::store::{Store, WriteTxn, storage};
@@ -195,26 +196,28 @@ pub(crate) async fn for_order(store: &Store, id: OrderId) -> Result<Vec<StoredEv
 
 impl EventLog for Store {
     async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<StoredEvent>, RepoError> {
-        order_event::Entity::find()
+        // The dispatcher reads here after every commit it is told of (and once more to find
+        // the end), so on a SQLite file it reads inline: a page of events, bounded by `limit`.
+        let page = order_event::Entity::find()
             .filter(order_event::Column::Seq.gt(after))
             .order_by_asc(order_event::Column::Seq)
-            .limit(u64::from(limit))
-            .all(&self.db)
-            .await
-            .map_err(storage)?
+            .limit(u64::from(limit));
+        self.models(page, event_columns)
+            .await?
             .into_iter()
             .map(StoredEvent::try_from)
             .collect()
     }
 
     async fn last_seq(&self) -> Result<i64, RepoError> {
-        let max: Option<Option<i64>> = order_event::Entity::find()
+        // Read at every live subscription's start: inline on a SQLite file.
+        let newest = order_event::Entity::find()
             .select_only()
-            .column_as(order_event::Column::Seq.max(), "max_seq")
-            .into_tuple()
-            .one(&self.db)
-            .await
-            .map_err(storage)?;
+            .column_as(order_event::Column::Seq.max(), "max_seq");
+        let max: Option<Option<i64>> = match self.inline_all(&newest, |row| row.get(0)) {
+            Some(rows) => rows.into_iter().next(),
+            None => newest.into_tuple().one(&self.db).await.map_err(storage)?,
+        };
         Ok(max.flatten().unwrap_or(0))
     }
 }

@@ -5,7 +5,7 @@
 use std::ops::RangeFrom;
 
 use super::orders::OrderRow;
-use crate::entity::{customer, order, product, user};
+use crate::entity::{customer, order, order_event, product, user};
 
 /// A decoder of a model from the next columns of an inline row.
 pub(super) type ModelColumns<M> =
@@ -141,6 +141,29 @@ pub(super) fn product_columns(
             version,
             created_at,
             updated_at,
+        }
+    ))
+}
+
+/// An event of the log from the next columns of an inline row.
+pub(super) fn event_columns(
+    row: &rusqlite::Row<'_>,
+    next: &mut RangeFrom<usize>,
+) -> rusqlite::Result<order_event::Model> {
+    Ok(model_from_columns!(
+        row,
+        next,
+        order_event::Model {
+            seq,
+            order_id,
+            order_number,
+            customer_id,
+            sales_rep_id,
+            order_version,
+            event_type,
+            payload,
+            actor_id,
+            occurred_at,
         }
     ))
 }

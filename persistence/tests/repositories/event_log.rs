@@ -99,7 +99,8 @@ async fn event_sequence_numbers_are_gap_free_and_increasing(store: Store) {
         );
     }
 
-    // Reading in pages.
+    // Reading in pages (on a SQLite file, as the dispatcher does: on the caller's thread).
+    let inline_before = store.inline_reads();
     assert_eq!(
         store.events_after(10, 5).await.unwrap(),
         log[10..15].to_vec()
@@ -109,4 +110,8 @@ async fn event_sequence_numbers_are_gap_free_and_increasing(store: Store) {
         store.events_after(n - 1, 10).await.unwrap(),
         log[log.len() - 1..].to_vec()
     );
+    assert_eq!(store.last_seq().await.unwrap(), n);
+    if let (Some((answered, failed)), Some(before)) = (store.inline_reads(), inline_before) {
+        assert_eq!((answered - before.0, failed - before.1), (4, 0));
+    }
 }
