@@ -55,9 +55,14 @@ impl InlineWriter {
     ) -> Result<Self, DbErr> {
         let connection = rusqlite::Connection::open(path).map_err(failed)?;
         let synchronous = if synchronous_full { "FULL" } else { "NORMAL" };
+        // temp_store = MEMORY keeps each writer's savepoint journal in memory. SQLite otherwise
+        // spills it to a temporary file past 64 KiB, and a new order touches more pages than
+        // that (the orders table has a dozen indexes): a file created, written and deleted per
+        // writer, a fifth of `createOrder`'s CPU. It holds only the pages one writer changes.
         connection
             .execute_batch(&format!(
-                "PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous};"
+                "PRAGMA foreign_keys = ON; PRAGMA synchronous = {synchronous}; \
+                 PRAGMA temp_store = MEMORY;"
             ))
             .map_err(failed)?;
         // Statements run holding an async worker: none may sleep on a lock. Inside the batch

@@ -553,6 +553,24 @@ mod tests {
         (dir, store, outside)
     }
 
+    /// A writer's savepoint journal stays in memory: spilled, it is a temporary file created,
+    /// written and deleted for every writer whose change touches more than 64 KiB of pages.
+    #[tokio::test]
+    async fn the_write_batch_journals_savepoints_in_memory() {
+        let (_dir, store, _outside) = scratch().await;
+        let txn = store.begin_write().await.unwrap();
+        let row = txn
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "PRAGMA temp_store",
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.try_get::<i64>("", "temp_store").unwrap(), 2, "MEMORY");
+        txn.rollback().await.unwrap();
+    }
+
     #[tokio::test]
     async fn sqlite_allocates_through_the_rust_allocator() {
         let (_dir, store, _outside) = scratch().await;
