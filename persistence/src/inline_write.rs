@@ -420,29 +420,15 @@ mod tests {
                  INSERT INTO a VALUES (1, 'x');",
             )
             .unwrap();
-        let duplicate = failed(
-            connection
-                .execute("INSERT INTO a VALUES (2, 'x')", [])
-                .unwrap_err(),
-        );
+        let violated = |sql: &str| sql_err(&failed(connection.execute(sql, []).unwrap_err()));
         assert!(matches!(
-            sql_err(&duplicate),
+            violated("INSERT INTO a VALUES (2, 'x')"),
             Some(SqlErr::UniqueConstraintViolation(_))
         ));
-        let dangling = failed(
-            connection
-                .execute("INSERT INTO b VALUES (9)", [])
-                .unwrap_err(),
-        );
         assert!(matches!(
-            sql_err(&dangling),
+            violated("INSERT INTO b VALUES (9)"),
             Some(SqlErr::ForeignKeyConstraintViolation(_))
         ));
-        let other = failed(
-            connection
-                .execute("INSERT INTO c VALUES (1)", [])
-                .unwrap_err(),
-        );
-        assert!(sql_err(&other).is_none());
+        assert!(violated("INSERT INTO c VALUES (1)").is_none());
     }
 }
