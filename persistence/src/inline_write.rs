@@ -395,6 +395,52 @@ mod tests {
         assert_eq!(kinds()["products"]["active"], Kind::Bool);
     }
 
+    /// A table or column without an entity would be typed by its values: an `Option<bool>` or
+    /// an optional date would then read as absent. Every column the migrations create must
+    /// have its entity's type (the counters table, read only as integers and text, aside).
+    #[tokio::test]
+    async fn every_migrated_column_is_typed_by_an_entity() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("schema.db");
+        let url = format!("sqlite://{}", path.display());
+        let store = crate::Store::connect(&url, &crate::StoreOptions::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        let mut tables = connection
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN \
+                 ('seaql_migrations', 'sqlite_sequence', 'counters')",
+            )
+            .unwrap();
+        let tables: Vec<String> = tables
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(tables.len() > 10, "{tables:?}");
+        for table in tables {
+            let columns = kinds()
+                .get(table.as_str())
+                .unwrap_or_else(|| panic!("no entity for table {table}"));
+            let mut info = connection
+                .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+                .unwrap();
+            let names: Vec<String> = info
+                .query_map([], |row| row.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            for name in names {
+                assert!(
+                    columns.contains_key(name.as_str()),
+                    "{table}.{name} has no entity type"
+                );
+            }
+        }
+    }
+
     #[test]
     fn a_value_that_does_not_fit_its_field_is_an_error_not_an_absence() {
         let too_big = decode(Some(Kind::I32), ValueRef::Integer(1 << 40), "revision");
