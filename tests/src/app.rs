@@ -32,6 +32,8 @@ pub struct TestApp {
     client: reqwest::Client,
     bin: PathBuf,
     jwt_secret: String,
+    /// The extra `orderdesk serve` flags it was started with; a restart starts it with them again.
+    extra_args: Vec<String>,
     stderr_tail: Arc<Mutex<String>>,
     child: Child,
     // Declared after `child`: fields drop in order, so the server is gone before its database.
@@ -143,6 +145,7 @@ pub async fn spawn_app_with(backend: Backend, extra_args: &[&str]) -> TestApp {
         client,
         bin,
         jwt_secret,
+        extra_args: extra_args.iter().map(|arg| (*arg).to_owned()).collect(),
         stderr_tail,
         child,
         database,
@@ -578,11 +581,12 @@ impl TestApp {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push_str("\n--- restarted ---\n");
+        let extra_args: Vec<&str> = self.extra_args.iter().map(String::as_str).collect();
         let (child, address) = start_server(
             &self.bin,
             self.database.url(),
             &self.jwt_secret,
-            &[],
+            &extra_args,
             &self.stderr_tail,
         )
         .await;
@@ -608,6 +612,7 @@ impl TestApp {
             client: self.client.clone(),
             bin: self.bin.clone(),
             jwt_secret: self.jwt_secret.clone(),
+            extra_args: extra_args.iter().map(|arg| (*arg).to_owned()).collect(),
             stderr_tail,
             child,
             database: Arc::clone(&self.database),

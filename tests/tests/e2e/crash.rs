@@ -11,9 +11,9 @@ use rand::Rng;
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, QueryResult, Statement};
 use serde_json::{Value, json};
 use tests::json::pretty;
-use tests::{Backend, TestApp, spawn_app};
+use tests::{Backend, TestApp, spawn_app_with};
 
-use crate::fixtures::{Shop, complete_order_input, in_days, line};
+use crate::fixtures::{Shop, complete_order_input, customer_input, id_of, in_days, line};
 
 /// Kill-and-restart cycles.
 const ROUNDS: usize = 20;
@@ -93,8 +93,31 @@ struct Writer {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acknowledged_writes_survive_sigkill_and_every_state_change_keeps_its_event() {
     let started = Instant::now();
-    let mut app = spawn_app(Backend::Sqlite).await;
+    // Six writers as one user write faster than the default 600 mutations a minute; what is
+    // tested here is durability, not the rate limit.
+    let mut app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            "--mutations-per-minute",
+            "1000000",
+            "--address-mutations-per-minute",
+            "1000000",
+        ],
+    )
+    .await;
     let shop = Shop::open(&app).await;
+    // Every order stays open (unpaid), and the writers make hundreds: a customer whose credit
+    // limit no number of them reaches, so review approves each submit.
+    let mut customer = customer_input("Crash Test GmbH", Some(&shop.rep.id), "EUR");
+    customer["creditLimit"] = json!("1000000000000.00");
+    let created = app
+        .gql(
+            "mutation($input: CustomerInput!) { createCustomer(input: $input) { id } }",
+            json!({ "input": customer }),
+            Some(&shop.admin.token),
+        )
+        .await;
+    let customer_id = id_of(&tests::data(&created)["createCustomer"]);
     let kill_after: Vec<u64> = {
         let mut rng = rand::rng();
         (0..ROUNDS)
@@ -111,7 +134,7 @@ async fn acknowledged_writes_survive_sigkill_and_every_state_change_keeps_its_ev
             client: app.http().clone(),
             url: app.url("/graphql"),
             token: shop.rep.token.clone(),
-            customer_id: shop.customer_id.clone(),
+            customer_id: customer_id.clone(),
             product_id: shop.product_id.clone(),
             name: format!("r{round}-w{w}"),
         });
