@@ -380,6 +380,32 @@ impl Order {
     }
 }
 
+/// An order as a list without lines reads it
+/// ([`OrderRepository::list_order_summaries`](crate::ports::OrderRepository::list_order_summaries)).
+///
+/// A page of fifty orders that shows their totals but not their lines need not read the lines:
+/// they are the costliest part of the page's statement. The total stored with the order stands
+/// in for [`Order::total`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderSummary {
+    /// The order without its lines: `order.content.lines` is empty, so its
+    /// [`Order::total`] is zero. Use [`OrderSummary::total`].
+    pub order: Order,
+    /// The total stored when the order's lines were last written: the sum of its rounded line
+    /// totals, as [`Order::total`] computes it from the lines.
+    pub total: Decimal,
+}
+
+impl OrderSummary {
+    /// The summary of a full order: its lines dropped, its computed total kept.
+    #[must_use]
+    pub fn of(mut order: Order) -> Self {
+        let total = order.total();
+        order.content.lines = Vec::new();
+        Self { order, total }
+    }
+}
+
 /// An order not stored yet: persistence assigns id and number.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewOrder {
@@ -488,6 +514,33 @@ mod tests {
             check_total(&many).is_err(),
             "the sum counts, not only each line"
         );
+    }
+
+    #[test]
+    fn a_summary_keeps_the_total_of_the_lines_it_drops() {
+        let eur = Currency::parse("EUR").unwrap();
+        let lines = vec![line("3", "33.333", "10"), line("2", "0.005", "0")];
+        let order = NewOrder {
+            customer_id: CustomerId(1),
+            sales_rep_id: UserId(2),
+            currency: eur,
+            content: OrderContent {
+                lines,
+                requested_date: None,
+                delivery_address: None,
+                payment_terms: PaymentTerms::Net(30),
+                customer_po: None,
+                notes: None,
+            },
+            created_at: DateTime::UNIX_EPOCH,
+        }
+        .into_draft(OrderId(7), "SO-000007".into());
+        let summary = OrderSummary::of(order.clone());
+        assert_eq!(summary.total, d("90.01"));
+        assert!(summary.order.content.lines.is_empty());
+        let mut without_lines = order;
+        without_lines.content.lines.clear();
+        assert_eq!(summary.order, without_lines);
     }
 
     #[test]

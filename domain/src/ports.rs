@@ -14,7 +14,7 @@ use crate::event::{OrderEventKind, StoredEvent};
 use crate::ids::{CustomerId, OrderId, ProductId, UserId};
 use crate::lifecycle::OrderStatus;
 use crate::money::Currency;
-use crate::order::{NewOrder, Order};
+use crate::order::{NewOrder, Order, OrderSummary};
 use crate::settlement::{
     CollectionActivity, Invoice, NewCollectionActivity, NewInvoice, NewPayment, Payment,
 };
@@ -75,6 +75,17 @@ pub struct Page<T> {
     pub items: Vec<T>,
     /// Whether more items follow.
     pub has_next: bool,
+}
+
+impl<T> Page<T> {
+    /// A page with nothing on it, and nothing after it.
+    #[must_use]
+    pub fn empty() -> Self {
+        Self {
+            items: Vec::new(),
+            has_next: false,
+        }
+    }
 }
 
 /// Filters of the order list. All present filters must match.
@@ -278,6 +289,15 @@ pub trait OrderRepository: Send + Sync {
         filter: &OrderFilter,
         page: PageRequest,
     ) -> impl Future<Output = Result<Page<Order>, RepoError>> + Send;
+    /// Lists orders as [`list_orders`](Self::list_orders) does (same scope, filter, order and
+    /// pages), without their lines: each summary carries the order's stored total instead. For
+    /// lists that show no lines.
+    fn list_order_summaries(
+        &self,
+        scope: Scope,
+        filter: &OrderFilter,
+        page: PageRequest,
+    ) -> impl Future<Output = Result<Page<OrderSummary>, RepoError>> + Send;
     /// The events of one order, oldest first.
     fn order_events(
         &self,

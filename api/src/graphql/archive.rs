@@ -273,7 +273,7 @@ impl InteractionNode {
             return Ok(None);
         };
         let actor = ctx.actor()?;
-        Ok(Some(OrderNode(
+        Ok(Some(OrderNode::new(
             ctx.services().order(ctx.loaders(), &actor, id).await?,
         )))
     }
@@ -352,11 +352,11 @@ impl FollowUpNode {
     /// The order concerned: the stale order, or the order the interaction was about.
     async fn order(&self, ctx: &Context<'_>) -> ApiResult<Option<OrderNode>> {
         match &self.0 {
-            FollowUp::StaleOrder { order, .. } => Ok(Some(OrderNode((**order).clone()))),
+            FollowUp::StaleOrder { order, .. } => Ok(Some(OrderNode::new((**order).clone()))),
             FollowUp::Interaction(i) => match i.details.order_id {
                 Some(id) => {
                     let actor = ctx.actor()?;
-                    Ok(Some(OrderNode(
+                    Ok(Some(OrderNode::new(
                         ctx.services().order(ctx.loaders(), &actor, id).await?,
                     )))
                 }

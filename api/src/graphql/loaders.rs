@@ -6,8 +6,10 @@ use std::collections::HashMap;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use domain::archive::OrderNote;
 use domain::catalog::{Customer, Product};
+use domain::order::Order;
 use domain::ports::{
-    ArchiveRepository, CustomerRepository, ProductRepository, SettlementRepository, UserRepository,
+    ArchiveRepository, CustomerRepository, OrderRepository, ProductRepository,
+    SettlementRepository, UserRepository,
 };
 use domain::settlement::Payment;
 use domain::user::User;
@@ -57,6 +59,21 @@ impl Loader<ProductId> for StoreLoader {
             .await
             .map_err(|e| LoadError(e.to_string()))?;
         Ok(rows.into_iter().map(|p| (p.id, p)).collect())
+    }
+}
+
+/// Orders with their lines, by id. Only for orders the caller was already allowed to see: a
+/// list node whose lines were not read (see `types::OrderNode`).
+impl Loader<OrderId> for StoreLoader {
+    type Value = Order;
+    type Error = LoadError;
+    async fn load(&self, keys: &[OrderId]) -> Result<HashMap<OrderId, Order>, LoadError> {
+        let orders = self
+            .0
+            .orders_by_ids(keys)
+            .await
+            .map_err(|e| LoadError(e.to_string()))?;
+        Ok(orders.into_iter().map(|o| (o.id, o)).collect())
     }
 }
 
@@ -160,6 +177,17 @@ pub fn loaders(store: &Store) -> Loaders {
 /// (see `http::ws::plan`). A request has either its own [`Loaders`] or these.
 pub struct SharedLoaders(pub std::sync::Arc<Loaders>);
 
+/// Whether the nodes of a connection (its `nodes`, or `edges { node }`) select the field at
+/// `path`; `page` is the connection field's lookahead.
+pub fn nodes_select(page: &async_graphql::Lookahead<'_>, path: &[&str]) -> bool {
+    let (mut nodes, mut edges) = (page.field("nodes"), page.field("edges").field("node"));
+    for name in path {
+        nodes = nodes.field(name);
+        edges = edges.field(name);
+    }
+    nodes.exists() || edges.exists()
+}
+
 /// Loads what the query selects of a page of orders (customers, reps, products, the customers'
 /// owners, the reps' managers) in one batch each, before the field resolvers ask for them one by
 /// one: the loader batches only what is requested within its delay, and a page resolved slower
@@ -169,16 +197,9 @@ pub struct SharedLoaders(pub std::sync::Arc<Loaders>);
 pub async fn prime_orders(
     loaders: &Loaders,
     page: &async_graphql::Lookahead<'_>,
-    orders: &[domain::order::Order],
+    orders: &[&Order],
 ) {
-    let selected = |path: &[&str]| {
-        let (mut nodes, mut edges) = (page.field("nodes"), page.field("edges").field("node"));
-        for name in path {
-            nodes = nodes.field(name);
-            edges = edges.field(name);
-        }
-        nodes.exists() || edges.exists()
-    };
+    let selected = |path: &[&str]| nodes_select(page, path);
     let customers: Vec<CustomerId> = if selected(&["customer"]) {
         orders.iter().map(|o| o.customer_id).collect()
     } else {

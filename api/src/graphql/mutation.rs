@@ -471,7 +471,7 @@ impl CoreMutation {
             customer_po: input.customer_po,
             notes: input.notes,
         };
-        Ok(OrderNode(
+        Ok(OrderNode::new(
             ctx.services()
                 .create_order(ctx.loaders(), &actor, input, idempotency_key)
                 .await?,
@@ -497,7 +497,7 @@ impl CoreMutation {
             customer_po: input.customer_po,
             notes: input.notes,
         };
-        Ok(OrderNode(
+        Ok(OrderNode::new(
             ctx.services()
                 .update_draft(ctx.loaders(), &actor, id, expected_version, patch)
                 .await?,
@@ -515,7 +515,7 @@ impl CoreMutation {
     ) -> ApiResult<OrderNode> {
         let actor = ctx.actor()?;
         let id = OrderId(parse_id("id", &id)?);
-        Ok(OrderNode(
+        Ok(OrderNode::new(
             ctx.services()
                 .submit(ctx.loaders(), &actor, id, expected_version)
                 .await?,
@@ -592,7 +592,7 @@ impl CoreMutation {
         let actor = ctx.actor()?;
         let id = OrderId(parse_id("id", &id)?);
         let to = UserId(parse_id("salesRepId", &sales_rep_id)?);
-        Ok(OrderNode(
+        Ok(OrderNode::new(
             ctx.services()
                 .reassign(
                     ctx.loaders(),
@@ -633,7 +633,7 @@ impl CoreMutation {
     ) -> ApiResult<OrderNode> {
         let actor = ctx.actor()?;
         let id = OrderId(parse_id("id", &id)?);
-        Ok(OrderNode(
+        Ok(OrderNode::new(
             ctx.services()
                 .command(ctx.loaders(), &actor, id, expected_version, build)
                 .await?,

@@ -8,10 +8,9 @@ use domain::{CustomerId, OrderId, ProductId, UserId};
 
 use super::OptionalId;
 use super::error::ApiResult;
-use super::loaders::prime_orders;
 use super::types::{
     CustomerNode, OrderNode, OrderStatusGql, ProductNode, UserNode, customer_connection,
-    order_connection, product_connection,
+    order_list, product_connection,
 };
 use super::{ContextExt, page_request, parse_id};
 
@@ -153,7 +152,7 @@ impl CoreQuery {
     ) -> ApiResult<OrderNode> {
         let actor = ctx.actor()?;
         let id = OrderId(parse_id("id", &id)?);
-        Ok(OrderNode(
+        Ok(OrderNode::new(
             ctx.services().order(ctx.loaders(), &actor, id).await?,
         ))
     }
@@ -186,8 +185,6 @@ impl CoreQuery {
             created_to: filter.created_to,
             search: filter.search,
         };
-        let page = ctx.services().orders(&actor, &filter, page).await?;
-        prime_orders(ctx.loaders(), &ctx.look_ahead(), &page.items).await;
-        Ok(order_connection(page))
+        order_list(ctx, &actor, &filter, page).await
     }
 }

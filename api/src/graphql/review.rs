@@ -6,10 +6,7 @@ use domain::OrderId;
 use domain::review::{RuleCode, outcome_of};
 
 use super::error::ApiResult;
-use super::loaders::prime_orders;
-use super::types::{
-    FindingNode, MoneyNode, OrderNode, OrderStatusGql, SeverityGql, order_connection,
-};
+use super::types::{FindingNode, MoneyNode, OrderNode, OrderStatusGql, SeverityGql, order_list};
 use super::{ContextExt, page_request, parse_id};
 
 /// What review would decide if the order were submitted now.
@@ -77,9 +74,8 @@ impl ReviewQuery {
     ) -> ApiResult<Connection<String, OrderNode>> {
         let actor = ctx.actor()?;
         let page = page_request(first, after)?;
-        let page = ctx.services().pending_approvals(&actor, page).await?;
-        prime_orders(ctx.loaders(), &ctx.look_ahead(), &page.items).await;
-        Ok(order_connection(page))
+        let filter = ctx.services().pending_approvals(&actor)?;
+        order_list(ctx, &actor, &filter, page).await
     }
 
     /// The review rules and their configured severities (`--review-config`). Staff only.

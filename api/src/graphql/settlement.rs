@@ -190,7 +190,7 @@ impl InvoiceNode {
     /// The order billed.
     async fn order(&self, ctx: &Context<'_>) -> ApiResult<OrderNode> {
         let actor = ctx.actor()?;
-        Ok(OrderNode(
+        Ok(OrderNode::new(
             ctx.services()
                 .order(ctx.loaders(), &actor, self.0.details.order_id)
                 .await?,
@@ -661,7 +661,7 @@ impl From<Settled> for InvoicePayload {
     fn from(s: Settled) -> Self {
         Self {
             invoice: InvoiceNode(s.invoice),
-            order: OrderNode(s.order),
+            order: OrderNode::new(s.order),
         }
     }
 }
@@ -802,7 +802,7 @@ impl SettlementMutation {
                 currency: settled.invoice.details.currency,
             },
             invoice: InvoiceNode(settled.invoice),
-            order: OrderNode(settled.order),
+            order: OrderNode::new(settled.order),
         })
     }
 }

@@ -204,7 +204,7 @@ impl ExceptionNode {
     /// The order.
     async fn order(&self, ctx: &Context<'_>) -> ApiResult<OrderNode> {
         let actor = ctx.actor()?;
-        Ok(OrderNode(
+        Ok(OrderNode::new(
             ctx.services()
                 .order(ctx.loaders(), &actor, self.0.details.order_id)
                 .await?,
@@ -329,7 +329,7 @@ impl ChangeRequestNode {
     /// The order.
     async fn order(&self, ctx: &Context<'_>) -> ApiResult<OrderNode> {
         let actor = ctx.actor()?;
-        Ok(OrderNode(
+        Ok(OrderNode::new(
             ctx.services()
                 .order(ctx.loaders(), &actor, self.0.details.order_id)
                 .await?,
@@ -629,7 +629,7 @@ macro_rules! payload {
         impl From<Tracked<$record>> for $name {
             fn from(t: Tracked<$record>) -> Self {
                 Self {
-                    order: OrderNode(t.order),
+                    order: OrderNode::new(t.order),
                     $field: $node(t.record),
                 }
             }
@@ -877,7 +877,11 @@ impl TrackingQuery {
             items: (offset + 1..).zip(items.items).collect(),
             has_next: items.has_next,
         };
-        Ok(connection(numbered, |(n, _)| *n, |(_, o)| OrderNode(o)))
+        Ok(connection(
+            numbered,
+            |(n, _)| *n,
+            |(_, o)| OrderNode::new(o),
+        ))
     }
 
     /// One change request. Staff only.

@@ -1,5 +1,7 @@
 //! GraphQL output types: their own structs over domain values (the database row is not the API).
 
+use std::borrow::Cow;
+
 use async_graphql::connection::Connection;
 use async_graphql::{ComplexObject, Context, Enum, ID, Json, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -7,14 +9,15 @@ use domain::catalog::{Customer, Product};
 use domain::event::{OrderEventKind, StoredEvent};
 use domain::lifecycle::allowed_targets;
 use domain::money::Currency;
-use domain::order::{Confirmation, Order, OrderLine};
-use domain::ports::Page;
+use domain::order::{Confirmation, Order, OrderLine, OrderSummary};
+use domain::ports::{OrderFilter, Page, PageRequest};
 use domain::review::Finding;
-use domain::user::User;
+use domain::user::{Actor, User};
 use rust_decimal::Decimal;
 
 use super::ContextExt;
 use super::error::{ApiError, ApiResult};
+use super::loaders::{nodes_select, prime_orders};
 use super::scalars::{Dec, money_amount};
 use crate::service::user;
 
@@ -240,10 +243,7 @@ impl CustomerNode {
             customer_id: Some(self.0.id),
             ..Default::default()
         };
-        let page = super::page_request(first, after)?;
-        let page = ctx.services().orders(&actor, &filter, page).await?;
-        super::loaders::prime_orders(ctx.loaders(), &ctx.look_ahead(), &page.items).await;
-        Ok(order_connection(page))
+        order_list(ctx, &actor, &filter, super::page_request(first, after)?).await
     }
     /// People at the customer.
     async fn contacts(&self) -> Vec<super::archive::ContactNode> {
@@ -353,104 +353,164 @@ impl ProductNode {
 }
 
 /// An order.
-pub struct OrderNode(pub Order);
+pub struct OrderNode {
+    order: Order,
+    lines: Lines,
+}
+
+/// Whether an [`OrderNode`]'s order came with its lines.
+enum Lines {
+    /// `order.content.lines` are the order's lines.
+    Read,
+    /// A list that selected no field needing them did not read them: `order.content.lines` is
+    /// empty, and the total is the one stored with the order.
+    NotRead { total: Decimal },
+}
+
+impl OrderNode {
+    /// The node of an order read with its lines.
+    pub fn new(order: Order) -> Self {
+        Self {
+            order,
+            lines: Lines::Read,
+        }
+    }
+
+    /// The node of an order a list read without its lines.
+    pub fn summary(summary: OrderSummary) -> Self {
+        Self {
+            order: summary.order,
+            lines: Lines::NotRead {
+                total: summary.total,
+            },
+        }
+    }
+
+    /// The order with its lines. A node from a list that skipped them reads them now, batched
+    /// with the page's other nodes by the order loader; that happens only when the list's
+    /// look-ahead missed a field that needs them.
+    async fn with_lines(&self, ctx: &Context<'_>) -> ApiResult<Cow<'_, Order>> {
+        if matches!(self.lines, Lines::Read) {
+            return Ok(Cow::Borrowed(&self.order));
+        }
+        ctx.loaders()
+            .load_one(self.order.id)
+            .await
+            .map_err(|e| ApiError::Internal(e.0))?
+            .map(Cow::Owned)
+            .ok_or_else(|| ApiError::Internal(format!("order {} is gone", self.order.id)))
+    }
+}
 
 /// A customer order and where it stands.
 #[Object(name = "Order")]
 impl OrderNode {
     /// Identity.
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.order.id.to_string())
     }
     /// Human-readable unique number, e.g. SO-000042.
     async fn number(&self) -> &str {
-        &self.0.number
+        &self.order.number
     }
     /// The buyer.
     async fn customer(&self, ctx: &Context<'_>) -> ApiResult<CustomerNode> {
         let customer = ctx
             .loaders()
-            .load_one(self.0.customer_id)
+            .load_one(self.order.customer_id)
             .await
             .map_err(|e| ApiError::Internal(e.0))?
-            .ok_or_else(|| ApiError::Internal(format!("order {} has no customer", self.0.id)))?;
+            .ok_or_else(|| {
+                ApiError::Internal(format!("order {} has no customer", self.order.id))
+            })?;
         Ok(CustomerNode(customer))
     }
     /// The owning sales rep.
     async fn sales_rep(&self, ctx: &Context<'_>) -> ApiResult<UserNode> {
-        Ok(UserNode(user(ctx.loaders(), self.0.sales_rep_id).await?))
+        Ok(UserNode(
+            user(ctx.loaders(), self.order.sales_rep_id).await?,
+        ))
     }
     /// The currency of every amount on the order.
     async fn currency(&self) -> &str {
-        self.0.currency.as_str()
+        self.order.currency.as_str()
     }
     /// Main status.
     async fn status(&self) -> OrderStatusGql {
-        self.0.status.into()
+        self.order.status.into()
     }
     /// While ON_HOLD: the status it resumes to.
     async fn held_from(&self) -> Option<OrderStatusGql> {
-        self.0.held_from.map(Into::into)
+        self.order.held_from.map(Into::into)
     }
     /// Invoicing and payment state.
     async fn payment_status(&self) -> PaymentStatusGql {
-        self.0.payment_status.into()
+        self.order.payment_status.into()
     }
     /// Statuses `transitionOrder` may move the order to now (roles and payment permitting).
     async fn allowed_transitions(&self) -> Vec<OrderStatusGql> {
-        allowed_targets(&self.0)
+        allowed_targets(&self.order)
             .into_iter()
             .map(Into::into)
             .collect()
     }
     /// The lines, in order.
-    async fn lines(&self) -> Vec<OrderLineNode> {
-        self.0
+    async fn lines(&self, ctx: &Context<'_>) -> ApiResult<Vec<OrderLineNode>> {
+        Ok(self
+            .with_lines(ctx)
+            .await?
             .content
             .lines
             .iter()
             .map(|line| OrderLineNode {
-                order_id: self.0.id.0,
-                currency: self.0.currency,
+                order_id: self.order.id.0,
+                currency: self.order.currency,
                 line: line.clone(),
             })
-            .collect()
+            .collect())
     }
     /// Sum of the line totals.
     async fn total(&self) -> MoneyNode {
-        MoneyNode::new(self.0.total(), self.0.currency)
+        let total = match self.lines {
+            Lines::Read => self.order.total(),
+            Lines::NotRead { total } => total,
+        };
+        MoneyNode::new(total, self.order.currency)
     }
     /// The customer's wished delivery date.
     async fn requested_date(&self) -> Option<NaiveDate> {
-        self.0.content.requested_date
+        self.order.content.requested_date
     }
     /// The delivery date promised at confirmation.
     async fn promised_date(&self) -> Option<NaiveDate> {
-        self.0.confirmation.as_ref().and_then(|c| c.promised_date)
+        self.order
+            .confirmation
+            .as_ref()
+            .and_then(|c| c.promised_date)
     }
     /// Where to deliver.
     async fn delivery_address(&self) -> Option<&str> {
-        self.0.content.delivery_address.as_deref()
+        self.order.content.delivery_address.as_deref()
     }
     /// Payment terms of this order.
     async fn payment_terms(&self) -> String {
-        self.0.content.payment_terms.to_string()
+        self.order.content.payment_terms.to_string()
     }
     /// The customer's purchase-order reference.
     async fn customer_po(&self) -> Option<&str> {
-        self.0.content.customer_po.as_deref()
+        self.order.content.customer_po.as_deref()
     }
     /// Free notes.
     async fn notes(&self) -> Option<&str> {
-        self.0.content.notes.as_deref()
+        self.order.content.notes.as_deref()
     }
     /// The customer's confirmation, once recorded.
     async fn confirmation(&self) -> Option<ConfirmationNode> {
-        self.0.confirmation.clone().map(ConfirmationNode::from)
+        self.order.confirmation.clone().map(ConfirmationNode::from)
     }
     /// Findings of the last review (on submit).
     async fn review_findings(&self) -> Vec<FindingNode> {
-        self.0
+        self.order
             .findings
             .iter()
             .cloned()
@@ -459,23 +519,23 @@ impl OrderNode {
     }
     /// Why it was cancelled.
     async fn cancel_reason(&self) -> Option<&str> {
-        self.0.cancel_reason.as_deref()
+        self.order.cancel_reason.as_deref()
     }
     /// Optimistic-concurrency version; every mutation on the order takes it as `expectedVersion`.
     async fn version(&self) -> i64 {
-        self.0.version
+        self.order.version
     }
     /// Content revision, raised by changes after confirmation.
     async fn revision(&self) -> i32 {
-        self.0.revision
+        self.order.revision
     }
     /// When it was created.
     async fn created_at(&self) -> DateTime<Utc> {
-        self.0.created_at
+        self.order.created_at
     }
     /// When it last changed.
     async fn updated_at(&self) -> DateTime<Utc> {
-        self.0.updated_at
+        self.order.updated_at
     }
     /// The stored events of the order, oldest first. CUSTOMER users get the events that
     /// concern them (no review findings, exceptions, proposals or collection work).
@@ -483,7 +543,7 @@ impl OrderNode {
         let customer = ctx.actor()?.role == domain::user::Role::Customer;
         Ok(ctx
             .services()
-            .order_events(self.0.id)
+            .order_events(self.order.id)
             .await?
             .into_iter()
             .filter(|e| !customer || e.kind.customer_visible())
@@ -499,7 +559,7 @@ impl OrderNode {
         let actor = ctx.actor()?;
         Ok(ctx
             .services()
-            .timeline(&actor, self.0.id)
+            .timeline(&actor, self.order.id)
             .await?
             .into_iter()
             .map(super::tracking::TimelineEntryNode)
@@ -508,12 +568,12 @@ impl OrderNode {
     /// When the goods are expected now: the promised date at confirmation, then moved by
     /// milestones, exceptions' delays and applied changes.
     async fn expected_delivery_date(&self) -> Option<NaiveDate> {
-        self.0.expected_date
+        self.order.expected_date
     }
     /// Whether delivery is at risk today: expected after the promised date, or the promised
     /// date passed while goods are still on their way.
     async fn at_risk(&self) -> bool {
-        domain::tracking::is_at_risk(&self.0, crate::service::now().date_naive())
+        domain::tracking::is_at_risk(&self.order, crate::service::now().date_naive())
     }
     /// Production and logistics milestones, in the order they happened.
     async fn milestones(
@@ -522,7 +582,7 @@ impl OrderNode {
     ) -> ApiResult<Vec<super::tracking::MilestoneNode>> {
         Ok(ctx
             .services()
-            .milestones_of(self.0.id)
+            .milestones_of(self.order.id)
             .await?
             .into_iter()
             .map(super::tracking::MilestoneNode)
@@ -532,7 +592,7 @@ impl OrderNode {
     async fn shipments(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::tracking::ShipmentNode>> {
         Ok(ctx
             .services()
-            .shipments_of(self.0.id)
+            .shipments_of(self.order.id)
             .await?
             .into_iter()
             .map(super::tracking::ShipmentNode)
@@ -545,7 +605,7 @@ impl OrderNode {
     ) -> ApiResult<Vec<super::tracking::ExceptionNode>> {
         let actor = ctx.actor()?;
         let filter = domain::ports::ExceptionFilter {
-            order_id: Some(self.0.id),
+            order_id: Some(self.order.id),
             ..Default::default()
         };
         let page = domain::ports::PageRequest {
@@ -569,7 +629,7 @@ impl OrderNode {
         let actor = ctx.actor()?;
         Ok(ctx
             .services()
-            .change_requests_of(&actor, self.0.id)
+            .change_requests_of(&actor, self.order.id)
             .await?
             .into_iter()
             .map(super::tracking::ChangeRequestNode)
@@ -580,12 +640,12 @@ impl OrderNode {
     async fn revisions(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::tracking::RevisionNode>> {
         Ok(ctx
             .services()
-            .revisions_of(self.0.id)
+            .revisions_of(self.order.id)
             .await?
             .into_iter()
             .map(|revision| super::tracking::RevisionNode {
                 revision,
-                currency: self.0.currency,
+                currency: self.order.currency,
             })
             .collect())
     }
@@ -593,7 +653,7 @@ impl OrderNode {
     async fn invoices(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::settlement::InvoiceNode>> {
         Ok(ctx
             .services()
-            .invoices_of(self.0.id)
+            .invoices_of(self.order.id)
             .await?
             .into_iter()
             .map(super::settlement::InvoiceNode)
@@ -607,7 +667,7 @@ impl OrderNode {
         let actor = ctx.actor()?;
         Ok(ctx
             .services()
-            .order_notes(ctx.loaders(), &actor, self.0.id)
+            .order_notes(ctx.loaders(), &actor, self.order.id)
             .await?
             .into_iter()
             .map(super::archive::OrderNoteNode)
@@ -627,7 +687,7 @@ impl OrderNode {
             ctx.services()
                 .interactions(
                     &actor,
-                    domain::ports::InteractionFilter::Order(self.0.id),
+                    domain::ports::InteractionFilter::Order(self.order.id),
                     page,
                 )
                 .await?,
@@ -637,26 +697,27 @@ impl OrderNode {
     /// product has no cost recorded. Staff only: FORBIDDEN for CUSTOMER users.
     async fn margin(&self, ctx: &Context<'_>) -> ApiResult<Option<MoneyNode>> {
         crate::service::staff_only(&ctx.actor()?, "margins")?;
+        let order = self.with_lines(ctx).await?;
         let ids: Vec<domain::ProductId> =
-            self.0.content.lines.iter().map(|l| l.product_id).collect();
+            order.content.lines.iter().map(|l| l.product_id).collect();
         let products = ctx
             .loaders()
             .load_many(ids)
             .await
             .map_err(|e| ApiError::Internal(e.0))?;
         let mut cost = Decimal::ZERO;
-        for line in &self.0.content.lines {
+        for line in &order.content.lines {
             let Some(unit_cost) = products
                 .get(&line.product_id)
-                .filter(|p| p.details.list_price.currency() == self.0.currency)
+                .filter(|p| p.details.list_price.currency() == self.order.currency)
                 .and_then(|p| p.details.unit_cost)
             else {
                 return Ok(None);
             };
             cost += line.quantity.get() * unit_cost;
         }
-        let margin = domain::money::round_to_minor(self.0.total() - cost, self.0.currency);
-        Ok(Some(MoneyNode::new(margin, self.0.currency)))
+        let margin = domain::money::round_to_minor(order.total() - cost, self.order.currency);
+        Ok(Some(MoneyNode::new(margin, self.order.currency)))
     }
 }
 
@@ -874,8 +935,34 @@ impl StatusChangeNode {
 }
 
 /// Relay connection of orders.
-pub fn order_connection(page: Page<Order>) -> Connection<String, OrderNode> {
-    super::connection(page, |o| o.id.0, OrderNode)
+/// A page of the orders `actor` may see, as a connection, read as the query's selection needs:
+/// without the lines unless a node selects `lines` or `margin` (the lines are half of a list's
+/// SQL time, and a list of numbers and totals shows none), and with what it selects of
+/// customers and reps loaded in one batch each (see [`super::loaders::prime_orders`]).
+pub async fn order_list(
+    ctx: &Context<'_>,
+    actor: &Actor,
+    filter: &OrderFilter,
+    page: PageRequest,
+) -> ApiResult<Connection<String, OrderNode>> {
+    let look_ahead = ctx.look_ahead();
+    let needs_lines =
+        nodes_select(&look_ahead, &["lines"]) || nodes_select(&look_ahead, &["margin"]);
+    if needs_lines {
+        let page = ctx.services().orders(actor, filter, page).await?;
+        let orders: Vec<&Order> = page.items.iter().collect();
+        prime_orders(ctx.loaders(), &look_ahead, &orders).await;
+        Ok(super::connection(page, |o| o.id.0, OrderNode::new))
+    } else {
+        let page = ctx.services().order_summaries(actor, filter, page).await?;
+        let orders: Vec<&Order> = page.items.iter().map(|s| &s.order).collect();
+        prime_orders(ctx.loaders(), &look_ahead, &orders).await;
+        Ok(super::connection(
+            page,
+            |s| s.order.id.0,
+            OrderNode::summary,
+        ))
+    }
 }
 
 /// Relay connection of customers.

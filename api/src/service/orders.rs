@@ -9,7 +9,7 @@ use domain::event::StoredEvent;
 use domain::lifecycle::OrderStatus;
 use domain::lifecycle::{OrderCommand, decide};
 use domain::money::{Currency, Money};
-use domain::order::{LineInput, NewOrder, Order, OrderContent, build_lines};
+use domain::order::{LineInput, NewOrder, Order, OrderContent, OrderSummary, build_lines};
 use domain::ports::{
     IdempotencyClaim, OrderChange, OrderFilter, OrderRepository, Page, PageRequest,
     ProductRepository,
@@ -95,6 +95,19 @@ impl Services {
         page: PageRequest,
     ) -> ApiResult<Page<Order>> {
         Ok(self.store.list_orders(actor.scope(), filter, page).await?)
+    }
+
+    /// Orders the actor may see, as [`Self::orders`] lists them, without their lines.
+    pub async fn order_summaries(
+        &self,
+        actor: &Actor,
+        filter: &OrderFilter,
+        page: PageRequest,
+    ) -> ApiResult<Page<OrderSummary>> {
+        Ok(self
+            .store
+            .list_order_summaries(actor.scope(), filter, page)
+            .await?)
     }
 
     /// The order's events, oldest first.
@@ -250,22 +263,18 @@ impl Services {
         self.run_review(loaders, &order).await
     }
 
-    /// Orders waiting for a manager's approval, in the manager's team (all of them for an admin).
-    pub async fn pending_approvals(
-        &self,
-        actor: &Actor,
-        page: PageRequest,
-    ) -> ApiResult<Page<Order>> {
+    /// The filter of the orders waiting for a manager's approval; listed in the actor's scope,
+    /// that is the manager's team (all of them for an admin). MANAGER and ADMIN only.
+    pub fn pending_approvals(&self, actor: &Actor) -> ApiResult<OrderFilter> {
         if !matches!(actor.role, Role::Manager | Role::Admin) {
             return Err(ApiError::Forbidden(
                 "only managers approve orders; `orders(filter: {status: [PENDING_APPROVAL]})` lists yours".into(),
             ));
         }
-        let filter = OrderFilter {
+        Ok(OrderFilter {
             statuses: vec![OrderStatus::PendingApproval],
             ..OrderFilter::default()
-        };
-        Ok(self.store.list_orders(actor.scope(), &filter, page).await?)
+        })
     }
 
     /// Gathers what the rules need (current catalogue facts, the submitting rep's authority,

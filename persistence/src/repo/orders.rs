@@ -8,7 +8,8 @@ use domain::event::{OrderEventKind, StoredEvent};
 use domain::lifecycle::{OrderStatus, PaymentStatus};
 use domain::money::Currency;
 use domain::order::{
-    DiscountPercent, NewOrder, Order, OrderContent, OrderLine, Quantity, creation_events,
+    DiscountPercent, NewOrder, Order, OrderContent, OrderLine, OrderSummary, Quantity,
+    creation_events,
 };
 use domain::ports::{
     Created, CreditExposure, IdempotencyClaim, OrderChange, OrderFilter, OrderRepository,
@@ -24,7 +25,9 @@ use sea_orm::{
 };
 
 use super::catalog::scope_condition;
-use super::rows::{ModelColumns, customer_columns, order_columns, user_columns};
+use super::rows::{
+    ModelColumns, customer_columns, order_columns, order_model_columns, user_columns,
+};
 use super::{corrupt, events, fetch_limit, idempotency, into_page, search_condition, search_key};
 use crate::codec::{
     MONEY_SCALE, PERCENT_SCALE, QUANTITY_SCALE, from_micros, from_scaled, to_micros, to_scaled,
@@ -62,6 +65,13 @@ fn to_order(row: order::Model, lines: &str) -> Result<Order, RepoError> {
             },
         )
         .collect::<Result<Vec<_>, RepoError>>()?;
+    let mut order = order_without_lines(row)?;
+    order.content.lines = lines;
+    Ok(order)
+}
+
+/// The order of `row` with no lines: the lines are the caller's to read, or to skip (a summary).
+fn order_without_lines(row: order::Model) -> Result<Order, RepoError> {
     Ok(Order {
         id: OrderId(row.id),
         number: row.number,
@@ -73,7 +83,7 @@ fn to_order(row: order::Model, lines: &str) -> Result<Order, RepoError> {
         payment_status: PaymentStatus::parse(&row.payment_status)
             .map_err(|e| corrupt("payment status", e))?,
         content: OrderContent {
-            lines,
+            lines: Vec::new(),
             requested_date: row.requested_date,
             delivery_address: row.delivery_address,
             payment_terms: PaymentTerms::parse(&row.payment_terms)
@@ -520,6 +530,90 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The statement of a page of `list_orders` (and of its summaries); `None` when the scope
+    /// holds no one (a manager without a team).
+    async fn list_select(
+        &self,
+        scope: Scope,
+        filter: &OrderFilter,
+        page: PageRequest,
+    ) -> Result<Option<Select<order::Entity>>, RepoError> {
+        let mut narrowing = Condition::all();
+        if !filter.statuses.is_empty() {
+            narrowing = narrowing
+                .add(order::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));
+        }
+        if let Some(customer) = filter.customer_id {
+            narrowing = narrowing.add(order::Column::CustomerId.eq(customer.0));
+        }
+        if let Some(rep) = filter.sales_rep_id {
+            narrowing = narrowing.add(order::Column::SalesRepId.eq(rep.0));
+        }
+        if let Some(from) = filter.created_from {
+            narrowing = narrowing.add(order::Column::CreatedAt.gte(to_micros(from)));
+        }
+        if let Some(to) = filter.created_to {
+            narrowing = narrowing.add(order::Column::CreatedAt.lt(to_micros(to)));
+        }
+        if let Some(search) = filter.search.as_deref().filter(|s| !s.trim().is_empty()) {
+            narrowing = narrowing.add(search_condition(order::Column::SearchText, search));
+        }
+        if let Some(after) = page.after {
+            narrowing = narrowing.add(order::Column::Id.lt(after));
+        }
+        let newest = |condition: Condition| {
+            order::Entity::find()
+                .filter(condition)
+                .order_by_desc(order::Column::Id)
+                .limit(fetch_limit(page))
+        };
+        let select = match scope {
+            // A team's orders newest first: SQLite cannot merge the members' ranges of the
+            // (sales_rep_id, id) index, and with a status filter it reads every order of those
+            // statuses, whoever's, to find the team's (10 ms a page on 1M orders). A page of ids
+            // per member, merged: bounded by the page size, not the table.
+            Scope::Team(manager) => {
+                let members = self.team_members(manager).await?;
+                let pages = members.iter().enumerate().map(|(i, rep)| {
+                    Query::select()
+                        .column(order::Column::Id)
+                        .from_subquery(
+                            newest(narrowing.clone().add(order::Column::SalesRepId.eq(*rep)))
+                                .select_only()
+                                .column(order::Column::Id)
+                                .into_query(),
+                            Alias::new(format!("member{i}")),
+                        )
+                        .take()
+                });
+                let mut pages = pages.collect::<Vec<_>>().into_iter();
+                let Some(mut merged) = pages.next() else {
+                    return Ok(None);
+                };
+                for member_page in pages {
+                    merged.union(UnionType::All, member_page);
+                }
+                let team_page = Query::select()
+                    .column(order::Column::Id)
+                    .from_subquery(merged, Alias::new("team"))
+                    .order_by(order::Column::Id, sea_orm::Order::Desc)
+                    .limit(fetch_limit(page))
+                    .take();
+                order::Entity::find()
+                    .filter(order::Column::Id.in_subquery(team_page))
+                    .order_by_desc(order::Column::Id)
+            }
+            _ => newest(narrowing.add(scope_condition(
+                scope,
+                order::Column::SalesRepId,
+                order::Column::CustomerId,
+            ))),
+        };
+        Ok(Some(select))
+    }
+}
+
 impl OrderRepository for Store {
     async fn create_order(
         &self,
@@ -615,81 +709,34 @@ impl OrderRepository for Store {
         filter: &OrderFilter,
         page: PageRequest,
     ) -> Result<Page<Order>, RepoError> {
-        let mut narrowing = Condition::all();
-        if !filter.statuses.is_empty() {
-            narrowing = narrowing
-                .add(order::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));
-        }
-        if let Some(customer) = filter.customer_id {
-            narrowing = narrowing.add(order::Column::CustomerId.eq(customer.0));
-        }
-        if let Some(rep) = filter.sales_rep_id {
-            narrowing = narrowing.add(order::Column::SalesRepId.eq(rep.0));
-        }
-        if let Some(from) = filter.created_from {
-            narrowing = narrowing.add(order::Column::CreatedAt.gte(to_micros(from)));
-        }
-        if let Some(to) = filter.created_to {
-            narrowing = narrowing.add(order::Column::CreatedAt.lt(to_micros(to)));
-        }
-        if let Some(search) = filter.search.as_deref().filter(|s| !s.trim().is_empty()) {
-            narrowing = narrowing.add(search_condition(order::Column::SearchText, search));
-        }
-        if let Some(after) = page.after {
-            narrowing = narrowing.add(order::Column::Id.lt(after));
-        }
-        let newest = |condition: Condition| {
-            order::Entity::find()
-                .filter(condition)
-                .order_by_desc(order::Column::Id)
-                .limit(fetch_limit(page))
-        };
-        let select = match scope {
-            // A team's orders newest first: SQLite cannot merge the members' ranges of the
-            // (sales_rep_id, id) index, and with a status filter it reads every order of those
-            // statuses, whoever's, to find the team's (10 ms a page on 1M orders). A page of ids
-            // per member, merged: bounded by the page size, not the table.
-            Scope::Team(manager) => {
-                let members = self.team_members(manager).await?;
-                let pages = members.iter().enumerate().map(|(i, rep)| {
-                    Query::select()
-                        .column(order::Column::Id)
-                        .from_subquery(
-                            newest(narrowing.clone().add(order::Column::SalesRepId.eq(*rep)))
-                                .select_only()
-                                .column(order::Column::Id)
-                                .into_query(),
-                            Alias::new(format!("member{i}")),
-                        )
-                        .take()
-                });
-                let mut pages = pages.collect::<Vec<_>>().into_iter();
-                let Some(mut merged) = pages.next() else {
-                    return Ok(Page {
-                        items: Vec::new(),
-                        has_next: false,
-                    });
-                };
-                for member_page in pages {
-                    merged.union(UnionType::All, member_page);
-                }
-                let team_page = Query::select()
-                    .column(order::Column::Id)
-                    .from_subquery(merged, Alias::new("team"))
-                    .order_by(order::Column::Id, sea_orm::Order::Desc)
-                    .limit(fetch_limit(page))
-                    .take();
-                order::Entity::find()
-                    .filter(order::Column::Id.in_subquery(team_page))
-                    .order_by_desc(order::Column::Id)
-            }
-            _ => newest(narrowing.add(scope_condition(
-                scope,
-                order::Column::SalesRepId,
-                order::Column::CustomerId,
-            ))),
+        let Some(select) = self.list_select(scope, filter, page).await? else {
+            return Ok(Page::empty());
         };
         Ok(into_page(self.page_with_lines(select).await?, page))
+    }
+
+    async fn list_order_summaries(
+        &self,
+        scope: Scope,
+        filter: &OrderFilter,
+        page: PageRequest,
+    ) -> Result<Page<OrderSummary>, RepoError> {
+        let Some(select) = self.list_select(scope, filter, page).await? else {
+            return Ok(Page::empty());
+        };
+        let summaries = self
+            .models(select, order_model_columns)
+            .await?
+            .into_iter()
+            .map(|row| {
+                let total = from_scaled(row.total_e4, MONEY_SCALE);
+                Ok(OrderSummary {
+                    order: order_without_lines(row)?,
+                    total,
+                })
+            })
+            .collect::<Result<Vec<_>, RepoError>>()?;
+        Ok(into_page(summaries, page))
     }
 
     async fn order_events(&self, id: OrderId) -> Result<Vec<StoredEvent>, RepoError> {

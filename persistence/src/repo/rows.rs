@@ -27,7 +27,17 @@ pub(super) fn order_columns(
     row: &rusqlite::Row<'_>,
     next: &mut RangeFrom<usize>,
 ) -> rusqlite::Result<OrderRow> {
-    let order = model_from_columns!(
+    let order = order_model_columns(row, next)?;
+    let lines = row.get(next.next().unwrap_or_default())?;
+    Ok(OrderRow { order, lines })
+}
+
+/// An order's own columns from the next columns of an inline row.
+pub(super) fn order_model_columns(
+    row: &rusqlite::Row<'_>,
+    next: &mut RangeFrom<usize>,
+) -> rusqlite::Result<order::Model> {
+    Ok(model_from_columns!(
         row,
         next,
         order::Model {
@@ -61,9 +71,7 @@ pub(super) fn order_columns(
             delivered_at,
             paid_at,
         }
-    );
-    let lines = row.get(next.next().unwrap_or_default())?;
-    Ok(OrderRow { order, lines })
+    ))
 }
 
 /// A user from the next columns of an inline row.

@@ -2,6 +2,7 @@
 //! newest first, that visit every order exactly once.
 
 use domain::lifecycle::{OrderCommand, OrderStatus};
+use domain::order::OrderSummary;
 use domain::ports::{
     CustomerFilter, CustomerRepository, OrderFilter, OrderRepository, PageRequest, UserRepository,
 };
@@ -18,7 +19,8 @@ backend_tests!(
     one_order_comes_with_its_own_rep_and_customer,
 );
 
-/// Every page of a list, following the keyset cursor; asserts `has_next` on the way.
+/// Every page of a list, following the keyset cursor; asserts `has_next` on the way, and that
+/// the same page of summaries (no lines) is the same orders, each with its lines' total.
 async fn all_pages(
     store: &Store,
     scope: Scope,
@@ -28,10 +30,22 @@ async fn all_pages(
     let mut pages = Vec::new();
     let mut after = None;
     loop {
-        let page = store
-            .list_orders(scope, filter, PageRequest { first, after })
+        let request = PageRequest { first, after };
+        let page = store.list_orders(scope, filter, request).await.unwrap();
+        let summaries = store
+            .list_order_summaries(scope, filter, request)
             .await
             .unwrap();
+        assert_eq!(summaries.has_next, page.has_next);
+        assert_eq!(
+            summaries.items,
+            page.items
+                .iter()
+                .cloned()
+                .map(OrderSummary::of)
+                .collect::<Vec<_>>(),
+            "a summary is its order without the lines, with their total"
+        );
         let ids: Vec<OrderId> = page.items.iter().map(|o| o.id).collect();
         assert!(ids.len() <= first as usize);
         if page.has_next {

@@ -12,8 +12,8 @@ use domain::event::OrderEventKind;
 use domain::lifecycle::{OrderCommand, OrderStatus, decide, reassign};
 use domain::order::{Confirmation, ConfirmationChannel, Order};
 use domain::ports::{
-    EventLog, ExceptionFilter, OrderRepository, PageRequest, RepoError, TrackingChange,
-    TrackingRecord, TrackingRepository, TrackingSaved,
+    EventLog, ExceptionFilter, OrderFilter, OrderRepository, PageRequest, RepoError,
+    TrackingChange, TrackingRecord, TrackingRepository, TrackingSaved,
 };
 use domain::tracking::{
     ChangeProposal, ChangeRequest, ChangeStatus, ExceptionKind, ExceptionStatus, LineChange,
@@ -702,6 +702,24 @@ async fn an_applied_change_rewrites_the_lines_and_keeps_the_previous_revision(st
         ]
     );
     assert_eq!(after.total(), impact.total_after);
+    // The stored total, which lists without lines show, follows the new lines.
+    let listed = store
+        .list_order_summaries(
+            Scope::All,
+            &OrderFilter::default(),
+            PageRequest {
+                first: 100,
+                after: None,
+            },
+        )
+        .await
+        .unwrap();
+    let summary = listed
+        .items
+        .iter()
+        .find(|s| s.order.id == order.id)
+        .unwrap();
+    assert_eq!(summary.total, impact.total_after);
     assert_eq!(
         after.confirmation.as_ref().unwrap().promised_date,
         Some(day(4, 1))

@@ -1,17 +1,20 @@
 //! The order list: keyset pages newest first, and filters that narrow it.
 
+use rust_decimal::Decimal;
 use serde_json::{Value, json};
-use tests::json::pretty;
+use tests::json::{data, pretty};
 use tests::{Backend, TestApp, spawn_app};
 
 use crate::fixtures::{
-    Shop, all_order_ids, create_customer, id_of, move_order, orders_page, page_ids, submit, text,
-    unique,
+    Shop, all_order_ids, complete_order_input, create_customer, create_order, create_product, dec,
+    decimal, id_of, line, move_order, orders_page, page_ids, submit, text, unique, update_draft,
+    version_of,
 };
 
 backend_tests!(
     paging_through_orders_with_cursors_returns_each_order_once_newest_first,
     order_filters_by_status_and_customer_narrow_the_list,
+    a_list_shows_the_same_totals_whether_or_not_it_selects_the_lines,
 );
 
 /// Seven drafts by the rep: five for the shop's customer, then two for a second customer of the
@@ -137,4 +140,145 @@ async fn order_filters_by_status_and_customer_narrow_the_list(backend: Backend) 
         after = page["pageInfo"]["endCursor"].as_str().map(str::to_owned);
     }
     assert_eq!(seen, newest_first(&created[..5]));
+}
+
+/// `(id, total)` of each node of `orders` in `body`, and each node's line totals when selected.
+fn listed_totals(body: &Value, path: &[&str]) -> Vec<(String, Decimal, Option<Vec<Decimal>>)> {
+    let mut orders = data(body);
+    for field in path {
+        orders = &orders[field];
+    }
+    orders["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("nodes: {}", pretty(body)))
+        .iter()
+        .map(|node| {
+            let lines = node["lines"].as_array().map(|lines| {
+                lines
+                    .iter()
+                    .map(|l| decimal(&l["total"]["amount"]))
+                    .collect()
+            });
+            (id_of(node), decimal(&node["total"]["amount"]), lines)
+        })
+        .collect()
+}
+
+/// A list that selects no lines reads none (their total is stored with the order); one that
+/// does reads them. Either way a user sees the same totals, kept current when lines change.
+async fn a_list_shows_the_same_totals_whether_or_not_it_selects_the_lines(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let shop = Shop::open(&app).await;
+    let token = &shop.rep.token;
+    let gadget = create_product(&app, &shop.admin.token, "GADGET-7", "33.33").await;
+    let mut created = Vec::new();
+    for (widgets, gadgets) in [("1", "3"), ("2", "1"), ("5", "7")] {
+        let input = complete_order_input(
+            &shop.customer_id,
+            vec![line(&shop.product_id, widgets), line(&gadget, gadgets)],
+        );
+        created.push(create_order(&app, token, input).await);
+    }
+    // A draft whose lines change after it was created: its stored total must follow.
+    let first = &created[0];
+    let edited = update_draft(
+        &app,
+        token,
+        &id_of(first),
+        version_of(first),
+        json!({ "lines": [line(&gadget, "11")] }),
+    )
+    .await;
+    assert_eq!(
+        decimal(&data(&edited)["updateOrderDraft"]["total"]["amount"]),
+        dec("366.63"),
+        "{}",
+        pretty(&edited)
+    );
+
+    let without_lines = app
+        .gql(
+            "{ orders(first: 10) { nodes { id number total { amount currency } } } }",
+            json!(null),
+            Some(token),
+        )
+        .await;
+    let with_lines = app
+        .gql(
+            "{ orders(first: 10) { nodes { id total { amount } lines { total { amount } } } } }",
+            json!(null),
+            Some(token),
+        )
+        .await;
+    let through_a_fragment = app
+        .gql(
+            "query { orders(first: 10) { edges { node { ...Listed } } nodes { id total { amount } } } }
+             fragment Listed on Order { id lines { total { amount } } }",
+            json!(null),
+            Some(token),
+        )
+        .await;
+    let of_the_customer = app
+        .gql(
+            "query($id: ID!) { customer(id: $id) { orders(first: 10) { nodes { id total { amount } } } } }",
+            json!({ "id": shop.customer_id }),
+            Some(token),
+        )
+        .await;
+
+    let full = listed_totals(&with_lines, &["orders"]);
+    assert_eq!(full.len(), 3, "{}", pretty(&with_lines));
+    let expected: Vec<(String, Decimal)> = full
+        .iter()
+        .map(|(id, total, lines)| {
+            let lines = lines.as_ref().expect("lines were selected");
+            assert_eq!(
+                *total,
+                lines.iter().sum::<Decimal>(),
+                "the total is its lines' sum"
+            );
+            (id.clone(), *total)
+        })
+        .collect();
+    assert_eq!(
+        expected
+            .iter()
+            .map(|(id, _)| id.clone())
+            .collect::<Vec<_>>(),
+        created.iter().rev().map(id_of).collect::<Vec<_>>()
+    );
+    assert_eq!(expected[2].1, dec("366.63"));
+    let without_lines_totals: Vec<(String, Decimal)> = listed_totals(&without_lines, &["orders"])
+        .into_iter()
+        .map(|(id, total, lines)| {
+            assert_eq!(lines, None);
+            (id, total)
+        })
+        .collect();
+    assert_eq!(without_lines_totals, expected, "{}", pretty(&without_lines));
+    let customer_totals: Vec<(String, Decimal)> =
+        listed_totals(&of_the_customer, &["customer", "orders"])
+            .into_iter()
+            .map(|(id, total, _)| (id, total))
+            .collect();
+    assert_eq!(customer_totals, expected, "{}", pretty(&of_the_customer));
+    // Lines selected in a fragment of `edges` are read, and match the direct selection's.
+    let edges = data(&through_a_fragment)["orders"]["edges"]
+        .as_array()
+        .unwrap_or_else(|| panic!("edges: {}", pretty(&through_a_fragment)))
+        .iter()
+        .map(|edge| {
+            let lines = edge["node"]["lines"].as_array().expect("lines");
+            lines
+                .iter()
+                .map(|l| decimal(&l["total"]["amount"]))
+                .collect::<Vec<_>>()
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(
+        edges,
+        full.iter()
+            .map(|(_, _, lines)| lines.clone().unwrap())
+            .collect::<Vec<_>>()
+    );
 }
