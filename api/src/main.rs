@@ -32,7 +32,12 @@ async fn main() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     if json_logs {
-        logs.json().with_current_span(true).init();
+        // The request span alone: requests do not nest spans, so the list of the spans in
+        // scope would repeat it on every line, and re-serialising it costs more than the line.
+        logs.json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
     } else {
         logs.init();
     }
