@@ -174,6 +174,7 @@ pub async fn serve(args: ServeArgs) -> CliResult<()> {
     let metrics = Arc::clone(&services.metrics);
     let state = AppState {
         schema: build_schema(services.clone(), production),
+        prevalidated: crate::graphql::build_prevalidated_schema(services.clone(), production),
         plans: Arc::new(crate::http::Plans::new(services.clone())),
         introspection: (!production)
             .then(|| crate::graphql::build_introspection_schema(services.clone())),

@@ -308,6 +308,44 @@ pub(crate) fn is_mutation(request: &mut Request) -> bool {
     })
 }
 
+/// Whether this request may run without the validation rules its document passed before
+/// (`graphql::build_prevalidated_schema`). Only a query, which changes nothing: the values of
+/// its variables are then checked as execution parses each argument, where a bad one fails its
+/// field with `BAD_USER_INPUT` instead of the whole request. Two kinds of variables are left to
+/// full validation, because execution alone would let them pass: an input object (its parse
+/// ignores fields it does not know, where validation names them) and anything used by a
+/// directive (`@include(if: $x)` reads a value that is not a boolean as false). The test for
+/// directives is any `@` in the text: a false positive only costs the full validation.
+fn may_skip_revalidation(request: &mut Request) -> bool {
+    fn holds_object(value: &async_graphql::Value) -> bool {
+        match value {
+            async_graphql::Value::Object(_) => true,
+            async_graphql::Value::List(items) => items.iter().any(holds_object),
+            _ => false,
+        }
+    }
+    if request.query.contains('@') || request.variables.values().any(holds_object) {
+        return false;
+    }
+    let operation_name = request.operation_name.clone();
+    let Ok(document) = request.parsed_query() else {
+        return false;
+    };
+    let mut selected =
+        document
+            .operations
+            .iter()
+            .filter(|(name, _)| match (&operation_name, name) {
+                (Some(wanted), Some(name)) => wanted.as_str() == name.as_str(),
+                (Some(_), None) => false,
+                (None, _) => true,
+            });
+    matches!(
+        (selected.next(), selected.next()),
+        (Some((_, operation)), None) if operation.node.ty == OperationType::Query
+    )
+}
+
 /// The text a panic carried, for the log (never for the client).
 pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     panic
@@ -324,11 +362,23 @@ async fn execute_measured(state: &AppState, mut request: Request) -> async_graph
         tracing::Span::current().record("operation", name.as_str());
     }
     let started = std::time::Instant::now();
+    let revalidation_free = may_skip_revalidation(&mut request);
+    let prevalidated = revalidation_free && state.parse_cache.validated(&request.query);
     let schema = match &state.introspection {
         Some(introspection) if is_introspection_only(&mut request) => introspection,
+        _ if prevalidated => {
+            state.services.metrics.prevalidated();
+            &state.prevalidated
+        }
         _ => &state.schema,
     };
+    let query = (revalidation_free && !prevalidated).then(|| request.query.clone());
     let response = execute_caught(schema, request).await;
+    if let Some(query) = query
+        && response.errors.is_empty()
+    {
+        state.parse_cache.mark_validated(&query);
+    }
     let codes = response.errors.iter().filter_map(|error| {
         error
             .extensions

@@ -31,6 +31,7 @@ pub struct Metrics {
     subscriptions: AtomicI64,
     rate_limited: AtomicU64,
     subscription_resolutions: AtomicU64,
+    prevalidated: AtomicU64,
 }
 
 #[derive(Clone, Copy)]
@@ -118,6 +119,11 @@ impl Metrics {
     /// Records a request refused by a rate limit.
     pub fn rate_limited(&self) {
         self.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Records a query run without the validation its document passed before.
+    pub fn prevalidated(&self) {
+        self.prevalidated.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Records one event resolved for a parked subscription's plan (once for all of its
@@ -222,6 +228,12 @@ impl Metrics {
                 "counter",
                 "Requests refused by a rate limit.",
                 self.rate_limited.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "orderdesk_graphql_prevalidated_total",
+                "counter",
+                "Queries run without repeating the validation their document passed before.",
+                self.prevalidated.load(Ordering::Relaxed) as i64,
             ),
             (
                 "orderdesk_websocket_connections",

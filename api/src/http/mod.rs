@@ -28,6 +28,9 @@ pub struct ClientAddress(pub Option<std::net::IpAddr>);
 pub struct AppState {
     /// The schema.
     pub schema: AppSchema,
+    /// The same schema for queries whose document passed full validation before: it skips
+    /// the rules that look at the document alone (see `graphql::build_prevalidated_schema`).
+    pub prevalidated: AppSchema,
     /// The services (also inside the schema's data).
     pub services: Services,
     /// Production mode: no GraphiQL, no introspection, no suggestions.

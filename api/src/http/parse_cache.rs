@@ -2,6 +2,10 @@
 //! (a front end has a fixed set), and parsing one with async-graphql's pest grammar costs about a
 //! tenth of a simple query's server CPU; cloning the parsed tree costs a fraction of that.
 //!
+//! An entry also remembers whether its document once passed async-graphql's full validation
+//! (see [`ParseCache::validated`]): the rules that depend only on the document need not run
+//! again for it.
+//!
 //! Two generations keep it bounded without a dependency: entries go into `young`; when it is
 //! full, `young` becomes `old` (the previous `old` is dropped) and a hit in `old` moves the entry
 //! back into `young`. Operations in use survive every turnover; a flood of one-off queries
@@ -26,8 +30,14 @@ pub struct ParseCache {
 
 #[derive(Default)]
 struct Generations {
-    young: HashMap<String, ExecutableDocument>,
-    old: HashMap<String, ExecutableDocument>,
+    young: HashMap<String, Entry>,
+    old: HashMap<String, Entry>,
+}
+
+struct Entry {
+    document: ExecutableDocument,
+    /// A request with this document ran through full validation without an error.
+    validated: bool,
 }
 
 impl ParseCache {
@@ -49,18 +59,37 @@ impl ParseCache {
 
     fn get(&self, query: &str) -> Option<ExecutableDocument> {
         let mut generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(document) = generations.young.get(query) {
-            return Some(document.clone());
-        }
-        let (query, document) = generations.old.remove_entry(query)?;
-        let copy = document.clone();
-        generations.admit(query, document);
-        Some(copy)
+        generations.entry(query).map(|entry| entry.document.clone())
     }
 
     fn insert(&self, query: String, document: ExecutableDocument) {
         let mut generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
-        generations.admit(query, document);
+        generations.admit(
+            query,
+            Entry {
+                document,
+                validated: false,
+            },
+        );
+    }
+
+    /// Whether a request with this query text passed full validation before. The rules that
+    /// look at the document alone (fields, fragments, variables' declarations and positions,
+    /// literal arguments) would pass again; only the variables' values can differ.
+    pub fn validated(&self, query: &str) -> bool {
+        let mut generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+        generations
+            .entry(query)
+            .is_some_and(|entry| entry.validated)
+    }
+
+    /// Records that a request with this query text passed full validation (when the text is
+    /// cached).
+    pub fn mark_validated(&self, query: &str) {
+        let mut generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = generations.young.get_mut(query) {
+            entry.validated = true;
+        }
     }
 
     /// Entries held (both generations), for tests.
@@ -72,11 +101,20 @@ impl ParseCache {
 }
 
 impl Generations {
-    fn admit(&mut self, query: String, document: ExecutableDocument) {
+    /// The entry of `query`; a hit in `old` moves it back into `young`.
+    fn entry(&mut self, query: &str) -> Option<&Entry> {
+        if !self.young.contains_key(query) {
+            let (query, entry) = self.old.remove_entry(query)?;
+            self.admit(query, entry);
+        }
+        self.young.get(query)
+    }
+
+    fn admit(&mut self, query: String, entry: Entry) {
         if self.young.len() >= GENERATION {
             self.old = std::mem::take(&mut self.young);
         }
-        self.young.insert(query, document);
+        self.young.insert(query, entry);
     }
 }
 
@@ -101,6 +139,23 @@ mod tests {
         cache.prepare(&mut again);
         assert_eq!(cache.len(), 1, "a hit adds nothing");
         assert_eq!(operation_count(&mut again), 2);
+    }
+
+    #[test]
+    fn a_document_is_validated_once_marked_and_only_then() {
+        let cache = ParseCache::default();
+        let query = "query O($id: ID!) { order(id: $id) { id } }";
+        assert!(!cache.validated(query), "unknown");
+        cache.mark_validated(query);
+        assert!(
+            !cache.validated(query),
+            "marking an unknown text adds nothing"
+        );
+        cache.prepare(&mut Request::new(query));
+        assert!(!cache.validated(query), "parsed, not validated yet");
+        cache.mark_validated(query);
+        assert!(cache.validated(query));
+        assert!(!cache.validated("{ other }"));
     }
 
     #[test]

@@ -23,6 +23,7 @@ backend_tests!(
     reusing_an_idempotency_key_with_different_input_is_a_conflict,
     a_query_nested_deeper_than_ten_levels_is_refused,
     a_query_that_is_too_complex_is_refused,
+    a_query_sent_again_with_bad_variables_is_refused_as_the_first_time,
 );
 
 const ME: &str = "{ me { id email role } }";
@@ -384,5 +385,101 @@ async fn a_query_that_is_too_complex_is_refused(backend: Backend) {
         error_code(&app.gql(ME, json!({}), admin.token()).await),
         None,
         "the server keeps serving"
+    );
+}
+
+/// `orderdesk_graphql_prevalidated_total`: queries run without repeating the validation their
+/// document passed before.
+async fn prevalidated(app: &tests::TestApp) -> u64 {
+    let text = app
+        .http()
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix("orderdesk_graphql_prevalidated_total "))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no prevalidated counter in\n{text}"))
+}
+
+/// A query's document is fully validated once; when it comes again, only the values of its
+/// variables can differ, and execution checks them as it parses each argument. Whatever a
+/// client sends the second time is refused as it would have been the first: a bad enum value,
+/// a value of the wrong type, an unknown field of an input object, a directive's non-boolean,
+/// a page size that makes the query too complex.
+async fn a_query_sent_again_with_bad_variables_is_refused_as_the_first_time(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let shop = Shop::open(&app).await;
+    shop.draft(&app).await;
+    let token = Some(shop.rep.token.as_str());
+    let run = async |query: &str, variables: Value| app.gql(query, variables, token).await;
+
+    // Scalars and enums in variables: the repeat skips the document's rules.
+    let by_status = "query Listed($status: [OrderStatus!], $first: Int) {
+        orders(first: $first, filter: { status: $status }) { nodes { id status } } }";
+    let good = json!({ "status": ["DRAFT"], "first": 5 });
+    let first_time = run(by_status, good.clone()).await;
+    assert_eq!(data(&first_time)["orders"]["nodes"][0]["status"], "DRAFT");
+    let before = prevalidated(&app).await;
+    assert_eq!(run(by_status, good).await, first_time);
+    assert_eq!(
+        prevalidated(&app).await,
+        before + 1,
+        "the repeat skipped them"
+    );
+    for bad in [
+        json!({ "status": ["SHIPPED_TO_MARS"], "first": 5 }),
+        json!({ "status": ["DRAFT"], "first": "five" }),
+        json!({ "status": "DRAFT", "first": 5.5 }),
+    ] {
+        let body = run(by_status, bad.clone()).await;
+        assert_error(&body, "BAD_USER_INPUT");
+        assert!(
+            body["data"].is_null() || body["data"]["orders"].is_null(),
+            "{bad}: no orders for a bad variable:\n{}",
+            pretty(&body)
+        );
+    }
+
+    // The limits are computed with each request's variables.
+    let nested = "query Deep($n: Int) { customers(first: $n) { nodes { orders(first: $n) {
+        nodes { customer { orders(first: $n) { nodes { id } } } } } } } }";
+    data(&run(nested, json!({ "n": 1 })).await);
+    data(&run(nested, json!({ "n": 1 })).await);
+    assert_error(
+        &run(nested, json!({ "n": 2_147_483_647 })).await,
+        "QUERY_TOO_COMPLEX",
+    );
+
+    // An input object, and a directive's variable, are fully validated every time: execution
+    // alone would ignore the unknown field, and read a non-boolean as false.
+    let by_filter = "query Filtered($filter: OrderFilter) {
+        orders(first: 5, filter: $filter) { nodes { id } } }";
+    for _ in 0..2 {
+        data(&run(by_filter, json!({ "filter": { "status": ["DRAFT"] } })).await);
+    }
+    let body = run(
+        by_filter,
+        json!({ "filter": { "statuses": ["CANCELLED"] } }),
+    )
+    .await;
+    assert_error(&body, "BAD_USER_INPUT");
+    assert!(body["data"].is_null(), "{}", pretty(&body));
+    let with_customer = "query Maybe($with: Boolean!) {
+        orders(first: 5) { nodes { id customer @include(if: $with) { id } } } }";
+    let before = prevalidated(&app).await;
+    for _ in 0..2 {
+        data(&run(with_customer, json!({ "with": true })).await);
+    }
+    let body = run(with_customer, json!({ "with": "yes" })).await;
+    assert_error(&body, "BAD_USER_INPUT");
+    assert_eq!(
+        prevalidated(&app).await,
+        before,
+        "documents with directives are validated every time"
     );
 }
