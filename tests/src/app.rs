@@ -248,6 +248,21 @@ impl TestApp {
         &self.client
     }
 
+    /// The text of `GET /metrics`.
+    ///
+    /// # Panics
+    /// When the request fails.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("the metrics' text")
+    }
+
     /// The URL of the test's database.
     #[must_use]
     pub fn database_url(&self) -> &str {

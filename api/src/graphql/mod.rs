@@ -61,22 +61,7 @@ pub fn build_introspection_schema(services: Services) -> AppSchema {
 /// Builds the schema with its limits and the shared services. In production, introspection
 /// and "Did you mean ...?" suggestions are off: the schema is not advertised to strangers.
 pub fn build_schema(services: Services, production: bool) -> AppSchema {
-    let builder = Schema::build(
-        QueryRoot::default(),
-        MutationRoot::default(),
-        SubscriptionRoot,
-    )
-    .limit_depth(MAX_DEPTH)
-    .limit_complexity(MAX_COMPLEXITY)
-    .data(services);
-    if production {
-        builder
-            .disable_introspection()
-            .disable_suggestions()
-            .finish()
-    } else {
-        builder.finish()
-    }
+    app_schema(services, production, async_graphql::ValidationMode::Strict)
 }
 
 /// The schema of [`build_schema`] validating only what its execution does not check itself:
@@ -86,12 +71,20 @@ pub fn build_schema(services: Services, production: bool) -> AppSchema {
 /// variables' values against their types as it parses each argument. Full validation was a
 /// seventh of `order(id)`'s server CPU.
 pub fn build_prevalidated_schema(services: Services, production: bool) -> AppSchema {
+    app_schema(services, production, async_graphql::ValidationMode::Fast)
+}
+
+fn app_schema(
+    services: Services,
+    production: bool,
+    validation: async_graphql::ValidationMode,
+) -> AppSchema {
     let builder = Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
         SubscriptionRoot,
     )
-    .validation_mode(async_graphql::ValidationMode::Fast)
+    .validation_mode(validation)
     .limit_depth(MAX_DEPTH)
     .limit_complexity(MAX_COMPLEXITY)
     .data(services);

@@ -5,7 +5,8 @@
 use std::panic::AssertUnwindSafe;
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql::parser::types::OperationType;
+use async_graphql::parser::Positioned;
+use async_graphql::parser::types::{OperationDefinition, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, Executor, Request, ServerError};
 use std::net::SocketAddr;
 
@@ -259,14 +260,11 @@ fn client_address(extensions: &axum::http::Extensions) -> ClientAddress {
     )
 }
 
-/// Whether the request only asks about the schema (`__schema`, `__type`, `__typename` at the top
-/// of the operation it would run), so it can be served with the introspection depth limit.
-fn is_introspection_only(request: &mut Request) -> bool {
-    use async_graphql::parser::types::Selection;
+/// The one operation the request would run: the one it names, or the document's only one;
+/// `None` when the document does not parse or the choice is ambiguous (execution reports it).
+fn the_operation(request: &mut Request) -> Option<&Positioned<OperationDefinition>> {
     let operation_name = request.operation_name.clone();
-    let Ok(document) = request.parsed_query() else {
-        return false;
-    };
+    let document = request.parsed_query().ok()?;
     let mut selected =
         document
             .operations
@@ -275,20 +273,29 @@ fn is_introspection_only(request: &mut Request) -> bool {
                 (Some(wanted), Some(name)) => wanted.as_str() == name.as_str(),
                 _ => true,
             });
-    let (Some((_, operation)), None) = (selected.next(), selected.next()) else {
-        return false;
-    };
-    operation.node.ty == OperationType::Query
-        && operation
-            .node
-            .selection_set
-            .node
-            .items
-            .iter()
-            .all(|item| match &item.node {
-                Selection::Field(field) => field.node.name.node.starts_with("__"),
-                Selection::FragmentSpread(_) | Selection::InlineFragment(_) => false,
-            })
+    match (selected.next(), selected.next()) {
+        (Some((_, operation)), None) => Some(operation),
+        _ => None,
+    }
+}
+
+/// Whether the request only asks about the schema (`__schema`, `__type`, `__typename` at the top
+/// of the operation it would run), so it can be served with the introspection depth limit.
+fn is_introspection_only(request: &mut Request) -> bool {
+    use async_graphql::parser::types::Selection;
+    the_operation(request).is_some_and(|operation| {
+        operation.node.ty == OperationType::Query
+            && operation
+                .node
+                .selection_set
+                .node
+                .items
+                .iter()
+                .all(|item| match &item.node {
+                    Selection::Field(field) => field.node.name.node.starts_with("__"),
+                    Selection::FragmentSpread(_) | Selection::InlineFragment(_) => false,
+                })
+    })
 }
 
 /// Whether the operation the request would run is a mutation. Unparsable documents are not:
@@ -327,23 +334,7 @@ fn may_skip_revalidation(request: &mut Request) -> bool {
     if request.query.contains('@') || request.variables.values().any(holds_object) {
         return false;
     }
-    let operation_name = request.operation_name.clone();
-    let Ok(document) = request.parsed_query() else {
-        return false;
-    };
-    let mut selected =
-        document
-            .operations
-            .iter()
-            .filter(|(name, _)| match (&operation_name, name) {
-                (Some(wanted), Some(name)) => wanted.as_str() == name.as_str(),
-                (Some(_), None) => false,
-                (None, _) => true,
-            });
-    matches!(
-        (selected.next(), selected.next()),
-        (Some((_, operation)), None) if operation.node.ty == OperationType::Query
-    )
+    the_operation(request).is_some_and(|operation| operation.node.ty == OperationType::Query)
 }
 
 /// The text a panic carried, for the log (never for the client).

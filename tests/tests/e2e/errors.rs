@@ -391,15 +391,7 @@ async fn a_query_that_is_too_complex_is_refused(backend: Backend) {
 /// `orderdesk_graphql_prevalidated_total`: queries run without repeating the validation their
 /// document passed before.
 async fn prevalidated(app: &tests::TestApp) -> u64 {
-    let text = app
-        .http()
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     text.lines()
         .find_map(|line| line.strip_prefix("orderdesk_graphql_prevalidated_total "))
         .and_then(|value| value.parse().ok())

@@ -189,15 +189,7 @@ async fn metrics_count_requests_errors_websockets_and_dispatcher_lag() {
     })
     .await;
 
-    let text = app
-        .http()
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     let value = |line_start: &str| -> f64 {
         text.lines()
             .find(|line| line.starts_with(line_start))
