@@ -7,9 +7,9 @@
 //! whose threads share a core) costs about as much as the statement; for a page of orders the
 //! copies cost more than the query. The hot reads (an order with its parties, pages of orders,
 //! customers and users by id, pages of the event log) are made here instead: on read-only
-//! connections of the same file, synchronously, in the calling task. Each is bounded by a page or a batch and takes
-//! microseconds to a few hundred, so holding the async worker for it costs about what the
-//! hops cost it before.
+//! connections of the same file, synchronously, in the calling task. Each is bounded by a page
+//! or a batch and takes microseconds to a few hundred, so holding the async worker for it
+//! costs about what the hops cost it before.
 //!
 //! Rows are decoded by position into the same sea-orm models sqlx fills, so everything after
 //! the read is shared. Anything unexpected (a busy lock, a value of another type) is an error

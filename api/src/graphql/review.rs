@@ -74,7 +74,7 @@ impl ReviewQuery {
     ) -> ApiResult<Connection<String, OrderNode>> {
         let actor = ctx.actor()?;
         let page = page_request(first, after)?;
-        let filter = ctx.services().pending_approvals(&actor)?;
+        let filter = ctx.services().pending_approvals_filter(&actor)?;
         order_list(ctx, &actor, &filter, page).await
     }
 

@@ -265,7 +265,7 @@ impl Services {
 
     /// The filter of the orders waiting for a manager's approval; listed in the actor's scope,
     /// that is the manager's team (all of them for an admin). MANAGER and ADMIN only.
-    pub fn pending_approvals(&self, actor: &Actor) -> ApiResult<OrderFilter> {
+    pub fn pending_approvals_filter(&self, actor: &Actor) -> ApiResult<OrderFilter> {
         if !matches!(actor.role, Role::Manager | Role::Admin) {
             return Err(ApiError::Forbidden(
                 "only managers approve orders; `orders(filter: {status: [PENDING_APPROVAL]})` lists yours".into(),
