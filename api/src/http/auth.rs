@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use chrono::{DateTime, Duration, Utc};
 use domain::user::{Actor, Role, User};
@@ -89,6 +89,26 @@ pub struct JwtKeys {
     config: JwtConfig,
     encoding: EncodingKey,
     keys: RwLock<Arc<HashMap<String, VerificationKey>>>,
+    verified: Mutex<Verified>,
+}
+
+/// Most tokens remembered as verified. Each is a few hundred bytes; a server sees one token per
+/// signed-in client, so a full map (emptied then, not swept) means an unusual crowd.
+const VERIFIED_TOKENS: usize = 4096;
+
+/// Tokens that verified, by their exact text, with whom they speak for and their `exp`.
+///
+/// A client sends the same token with every request for the token's whole life, and checking it
+/// again (the signature, base64, the header's and the claims' JSON twice, the validation's sets)
+/// was about 5 % of the server's CPU for one `order(id)`. For the same text under the same keys
+/// only the clock can change the answer, so a remembered token is checked against its `exp`
+/// alone. `nbf` had passed when it verified, and time only moves on. Re-reading the keys
+/// empties the map (a removed key stops verifying at once), and `generation` keeps a check that
+/// began with the old keys from remembering its token after that.
+#[derive(Default)]
+struct Verified {
+    generation: u64,
+    tokens: HashMap<Box<str>, (Actor, i64)>,
 }
 
 impl std::fmt::Debug for JwtKeys {
@@ -165,6 +185,7 @@ impl JwtKeys {
         let keys = Self {
             encoding: EncodingKey::from_secret(&config.secret),
             keys: RwLock::new(Arc::new(HashMap::new())),
+            verified: Mutex::new(Verified::default()),
             config,
         };
         keys.reload()?;
@@ -194,10 +215,12 @@ impl JwtKeys {
             },
         );
         let count = keys.len();
-        *self
-            .keys
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(keys);
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(keys);
+        // After the swap: a check that read the generation before this saw the old keys or the
+        // new ones, and in either case may not remember its token (see `Verified`).
+        let mut verified = self.verified();
+        verified.generation += 1;
+        verified.tokens.clear();
         Ok(count)
     }
 
@@ -227,19 +250,46 @@ impl JwtKeys {
         Ok((token, expires))
     }
 
-    /// Verifies a token: who it speaks for and until when.
+    fn verified(&self) -> std::sync::MutexGuard<'_, Verified> {
+        self.verified.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Verifies a token: who it speaks for and until when. A token that verified before is
+    /// only checked for expiry (see [`Verified`]).
     fn check(&self, token: &str) -> Result<(Actor, DateTime<Utc>), String> {
+        let generation = {
+            let verified = self.verified();
+            if let Some(&(actor, exp)) = verified.tokens.get(token) {
+                // jsonwebtoken's rule: expired when `exp` is before now less the leeway.
+                let leeway = i64::try_from(self.config.leeway_secs).unwrap_or(i64::MAX);
+                if exp.saturating_add(leeway) >= Utc::now().timestamp() {
+                    let expires = DateTime::from_timestamp(exp, 0).ok_or("invalid token expiry")?;
+                    return Ok((actor, expires));
+                }
+            }
+            verified.generation
+        };
+        let (actor, expires) = self.check_fully(token)?;
+        let mut verified = self.verified();
+        if verified.generation == generation {
+            if verified.tokens.len() >= VERIFIED_TOKENS {
+                verified.tokens.clear();
+            }
+            verified
+                .tokens
+                .insert(token.into(), (actor, expires.timestamp()));
+        }
+        Ok((actor, expires))
+    }
+
+    /// Verifies a token's signature and claims.
+    fn check_fully(&self, token: &str) -> Result<(Actor, DateTime<Utc>), String> {
         let header = decode_header(token).map_err(|e| format!("invalid token: {e}"))?;
         let kid = header.kid.as_deref().unwrap_or(&self.config.kid);
         if !valid_kid(kid) {
             return Err("invalid token: malformed key id".into());
         }
-        let keys = Arc::clone(
-            &self
-                .keys
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
+        let keys = Arc::clone(&self.keys.read().unwrap_or_else(PoisonError::into_inner));
         let key = keys.get(kid).ok_or("invalid token: unknown key id")?;
         // The key decides the algorithm, never the token.
         if header.alg != key.algorithm {
@@ -413,6 +463,57 @@ mod tests {
             let (auth, at) = keys.from_bearer_with_expiry(header);
             assert!(!matches!(auth, Auth::User(_)), "{header:?}");
             assert_eq!(at, None, "{header:?}");
+        }
+    }
+
+    #[test]
+    fn a_token_verified_before_still_expires_on_time() {
+        let keys = JwtKeys::new(JwtConfig {
+            leeway_secs: 0,
+            ..JwtConfig::with_secret(b"secret")
+        })
+        .unwrap();
+        // Valid for about one more second.
+        let now = Utc::now();
+        let (token, expires) = keys.issue(&user(), Duration::seconds(1), now).unwrap();
+        let bearer = format!("Bearer {token}");
+        for _ in 0..2 {
+            let (auth, at) = keys.from_bearer_with_expiry(Some(&bearer));
+            assert!(matches!(auth, Auth::User(actor) if actor.user_id == UserId(7)));
+            assert_eq!(at.map(|at| at.timestamp()), Some(expires.timestamp()));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        match keys.from_bearer(Some(&bearer)) {
+            Auth::Invalid(reason) => assert!(reason.contains("Expired"), "{reason}"),
+            other => panic!("an expired token was accepted: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_removed_key_stops_verifying_the_tokens_it_verified_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = "a-partner-secret-long-enough";
+        std::fs::write(dir.path().join("partner.hs256"), secret).unwrap();
+        let keys = JwtKeys::new(JwtConfig {
+            keys_dir: Some(dir.path().to_path_buf()),
+            ..JwtConfig::with_secret(b"secret")
+        })
+        .unwrap();
+        let partner = JwtKeys::new(JwtConfig {
+            kid: "partner".into(),
+            ..JwtConfig::with_secret(secret.as_bytes())
+        })
+        .unwrap();
+        let (token, _) = partner
+            .issue(&user(), Duration::hours(1), Utc::now())
+            .unwrap();
+        assert!(matches!(keys.verify(&token), Auth::User(_)));
+        assert!(matches!(keys.verify(&token), Auth::User(_)));
+        std::fs::remove_file(dir.path().join("partner.hs256")).unwrap();
+        keys.reload().unwrap();
+        match keys.verify(&token) {
+            Auth::Invalid(reason) => assert!(reason.contains("unknown key id"), "{reason}"),
+            other => panic!("a token of a removed key was accepted: {other:?}"),
         }
     }
 
