@@ -28,9 +28,10 @@ async fn main() {
     };
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let log = api::log_writer::LogWriter::stderr();
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(log.clone());
     if json_logs {
         // The request span alone: requests do not nest spans, so the list of the spans in
         // scope would repeat it on every line, and re-serialising it costs more than the line.
@@ -41,6 +42,13 @@ async fn main() {
     } else {
         logs.init();
     }
+    // Lines still in the buffer leave before a panic's message, which goes to stderr directly.
+    let on_panic = log.clone();
+    let previous_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        on_panic.flush();
+        previous_hook(info);
+    }));
     let result = match cli.command {
         Command::Serve(args) => api::app::serve(args).await,
         Command::Migrate(db) => api::app::migrate(db).await,
@@ -50,6 +58,7 @@ async fn main() {
         Command::Token(args) => api::app::token(args).await,
         Command::Seed(args) => api::seed::run(args).await,
     };
+    log.flush();
     if let Err(message) = result {
         eprintln!("error: {message}");
         std::process::exit(1);
