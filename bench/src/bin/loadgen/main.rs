@@ -158,6 +158,13 @@ pub struct Args {
     /// Runtime worker threads (default: the CPUs this process may run on).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Keep the load generator's threads polling instead of sleeping between answers (each uses
+    /// a whole CPU). On loopback the server's write of an answer runs the client's receive path
+    /// too, and waking a sleeping client from an idle CPU (an inter-processor interrupt, dear
+    /// under a hypervisor) counts as the server's CPU; over a network the client's machine pays
+    /// it. A diagnostic: the scenarios of `bench/run.sh` run without it.
+    #[arg(long)]
+    pub spin: bool,
 }
 
 /// Parses `10s`, `500ms`, `2m`, `1h`, or a plain number of seconds (`1.5`).
@@ -184,8 +191,9 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     runtime.enable_all();
-    if let Some(threads) = args.threads {
-        runtime.worker_threads(threads.max(1));
+    let threads = args.threads.map(|threads| threads.max(1));
+    if let Some(threads) = threads {
+        runtime.worker_threads(threads);
     }
     let runtime = match runtime.build() {
         Ok(runtime) => runtime,
@@ -194,6 +202,20 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.spin {
+        let workers = threads.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        });
+        // A task that always yields keeps its worker from parking: between polls of its tasks
+        // the worker asks the I/O driver for events without waiting (tokio's `park_yield`).
+        for _ in 0..workers {
+            runtime.spawn(async {
+                loop {
+                    tokio::task::yield_now().await;
+                }
+            });
+        }
+    }
     match runtime.block_on(run(args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
