@@ -369,7 +369,7 @@ impl CoreMutation {
     ) -> ApiResult<CustomerNode> {
         let actor = ctx.actor()?;
         let (profile, owner) = input.parse()?;
-        Ok(CustomerNode(
+        Ok(CustomerNode::new(
             ctx.services()
                 .create_customer(ctx.loaders(), &actor, profile, owner)
                 .await?,
@@ -396,22 +396,18 @@ impl CoreMutation {
         // Lists a client leaves out stay as they are, so an older client that does not know
         // them cannot wipe them by saving the profile it knows.
         if keep != (false, false, false) {
-            let current = ctx
-                .services()
-                .customer(ctx.loaders(), &actor, id)
-                .await?
-                .profile;
+            let current = ctx.services().customer(ctx.loaders(), &actor, id).await?;
             if keep.0 {
-                profile.contacts = current.contacts;
+                profile.contacts.clone_from(&current.profile.contacts);
             }
             if keep.1 {
-                profile.addresses = current.addresses;
+                profile.addresses.clone_from(&current.profile.addresses);
             }
             if keep.2 {
-                profile.preferences = current.preferences;
+                profile.preferences.clone_from(&current.profile.preferences);
             }
         }
-        Ok(CustomerNode(
+        Ok(CustomerNode::new(
             ctx.services()
                 .update_customer(ctx.loaders(), &actor, id, expected_version, profile, owner)
                 .await?,

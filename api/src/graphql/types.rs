@@ -175,7 +175,14 @@ impl UserNode {
 }
 
 /// A customer company.
-pub struct CustomerNode(pub Customer);
+pub struct CustomerNode(pub std::sync::Arc<Customer>);
+
+impl CustomerNode {
+    /// The node of a customer read on its own (orders' customers come shared from the loader).
+    pub fn new(customer: Customer) -> Self {
+        Self(std::sync::Arc::new(customer))
+    }
+}
 
 /// A customer company and its terms.
 #[Object(name = "Customer")]
@@ -967,7 +974,7 @@ pub async fn order_list(
 
 /// Relay connection of customers.
 pub fn customer_connection(page: Page<Customer>) -> Connection<String, CustomerNode> {
-    super::connection(page, |c| c.id.0, CustomerNode)
+    super::connection(page, |c| c.id.0, CustomerNode::new)
 }
 
 /// Relay connection of products.

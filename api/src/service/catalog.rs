@@ -19,7 +19,7 @@ impl Services {
         loaders: &Loaders,
         actor: &Actor,
         id: CustomerId,
-    ) -> ApiResult<Customer> {
+    ) -> ApiResult<std::sync::Arc<Customer>> {
         let customer = loaders
             .load_one(id)
             .await

@@ -77,7 +77,9 @@ impl Services {
         // The rep (for the visibility check and `salesRep`) and the customer came with the
         // order: later loads of either in this request cost no statement.
         loaders.feed_one(found.sales_rep.id, found.sales_rep).await;
-        loaders.feed_one(found.customer.id, found.customer).await;
+        loaders
+            .feed_one(found.customer.id, std::sync::Arc::new(found.customer))
+            .await;
         let order = found.order;
         let owner = Self::ownership(loaders, order.customer_id, order.sales_rep_id).await?;
         if actor.can_see(&owner) {
