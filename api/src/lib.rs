@@ -11,6 +11,7 @@ pub mod app;
 pub mod cli;
 pub mod graphql;
 pub mod http;
+pub mod log_line;
 pub mod log_writer;
 pub mod review_config;
 pub mod seed;

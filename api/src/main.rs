@@ -33,12 +33,9 @@ async fn main() {
         .with_env_filter(filter)
         .with_writer(log.clone());
     if json_logs {
-        // The request span alone: requests do not nest spans, so the list of the spans in
-        // scope would repeat it on every line, and re-serialising it costs more than the line.
-        logs.json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .init();
+        // tracing-subscriber's JSON line with the current span alone (requests do not nest
+        // spans), written without its serde detours (see `log_line`).
+        logs.json().event_format(api::log_line::JsonLine).init();
     } else {
         logs.init();
     }
