@@ -188,29 +188,35 @@ mod tests {
             .collect()
     }
 
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Sink {
+        type Writer = Sink;
+        fn make_writer(&'a self) -> Sink {
+            self.clone()
+        }
+    }
+
+    /// tracing-subscriber's JSON formatter, set up as `main` set it up before `JsonLine`.
+    fn stock(
+        sink: &Sink,
+    ) -> tracing_subscriber::fmt::SubscriberBuilder<
+        JsonFields,
+        tracing_subscriber::fmt::format::Format<tracing_subscriber::fmt::format::Json>,
+        tracing::level_filters::LevelFilter,
+        Sink,
+    > {
+        tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(sink.clone())
+    }
+
     #[test]
     fn lines_say_what_tracing_subscribers_json_formatter_says() {
         let ours = Sink::default();
         let theirs = Sink::default();
-        let mine = {
-            let sink = ours.clone();
-            tracing_subscriber::fmt()
-                .json()
-                .with_current_span(true)
-                .with_span_list(false)
-                .event_format(JsonLine)
-                .with_writer(move || sink.clone())
-                .finish()
-        };
-        let reference = {
-            let sink = theirs.clone();
-            tracing_subscriber::fmt()
-                .json()
-                .with_current_span(true)
-                .with_span_list(false)
-                .with_writer(move || sink.clone())
-                .finish()
-        };
+        let mine = stock(&ours).event_format(JsonLine).finish();
+        let reference = stock(&theirs).finish();
         tracing::subscriber::with_default(mine, log_some);
         tracing::subscriber::with_default(reference, log_some);
         let ours = String::from_utf8(ours.0.lock().unwrap().clone()).unwrap();

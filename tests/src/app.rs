@@ -301,15 +301,7 @@ impl TestApp {
     /// # Panics
     /// When `/metrics` cannot be read or has no such line.
     pub async fn metric(&self, name: &str) -> u64 {
-        let text = self
-            .http()
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .expect("GET /metrics")
-            .text()
-            .await
-            .expect("metrics text");
+        let text = self.metrics().await;
         text.lines()
             .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
             .and_then(|value| value.parse().ok())

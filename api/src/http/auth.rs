@@ -258,7 +258,7 @@ impl JwtKeys {
     /// only checked for expiry (see [`Verified`]).
     fn check(&self, token: &str) -> Result<(Actor, DateTime<Utc>), String> {
         let generation = {
-            let verified = self.verified();
+            let mut verified = self.verified();
             if let Some(&(actor, exp)) = verified.tokens.get(token) {
                 // jsonwebtoken's rule: expired when `exp` is before now less the leeway.
                 let leeway = i64::try_from(self.config.leeway_secs).unwrap_or(i64::MAX);
@@ -266,6 +266,8 @@ impl JwtKeys {
                     let expires = DateTime::from_timestamp(exp, 0).ok_or("invalid token expiry")?;
                     return Ok((actor, expires));
                 }
+                // Expired for good: the full check below refuses it with the reason.
+                verified.tokens.remove(token);
             }
             verified.generation
         };
