@@ -4,6 +4,7 @@
 
 use std::panic::AssertUnwindSafe;
 
+use async_graphql::Name;
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::Positioned;
 use async_graphql::parser::types::{OperationDefinition, OperationType};
@@ -21,6 +22,7 @@ use super::{AppState, ClientAddress, ws};
 use crate::graphql::error::ensure_codes;
 use crate::graphql::loaders::loaders;
 use crate::http::auth::Auth;
+use crate::http::parse_cache::Validated;
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -85,12 +87,15 @@ pub async fn post(State(state): State<AppState>, request: HttpRequest) -> Respon
         }
     };
     let mut batch = batch;
+    // One mark per request of the batch, in order (a batch past the limit is refused below).
+    let mut validated = [Validated::default(); MAX_BATCH];
     match &mut batch {
-        BatchRequest::Single(request) => state.parse_cache.prepare(request),
-        BatchRequest::Batch(requests) => requests
-            .iter_mut()
-            .take(MAX_BATCH)
-            .for_each(|request| state.parse_cache.prepare(request)),
+        BatchRequest::Single(request) => validated[0] = state.parse_cache.prepare(request),
+        BatchRequest::Batch(requests) => {
+            for (request, mark) in requests.iter_mut().zip(&mut validated) {
+                *mark = state.parse_cache.prepare(request);
+            }
+        }
     }
     if let BatchRequest::Batch(requests) = &mut batch {
         if requests.len() > MAX_BATCH {
@@ -139,18 +144,19 @@ pub async fn post(State(state): State<AppState>, request: HttpRequest) -> Respon
             return response;
         }
     }
-    let run = |request| {
+    let run = |request, validated| {
         execute_measured(
             &state,
             with_request_data(request, &state, auth.clone(), client),
+            validated,
         )
     };
     let response = match batch {
-        BatchRequest::Single(request) => BatchResponse::Single(run(request).await),
+        BatchRequest::Single(request) => BatchResponse::Single(run(request, validated[0]).await),
         BatchRequest::Batch(requests) => {
             let mut responses = Vec::with_capacity(requests.len());
-            for request in requests {
-                responses.push(run(request).await);
+            for (request, validated) in requests.into_iter().zip(validated) {
+                responses.push(run(request, validated).await);
             }
             BatchResponse::Batch(responses)
         }
@@ -203,7 +209,7 @@ pub async fn get(State(state): State<AppState>, request: HttpRequest) -> Respons
             );
         }
     };
-    state.parse_cache.prepare(&mut request);
+    let validated = state.parse_cache.prepare(&mut request);
     if is_mutation(&mut request) {
         let mut response = refuse(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -226,7 +232,7 @@ pub async fn get(State(state): State<AppState>, request: HttpRequest) -> Respons
     }
     let request = with_request_data(request, &state, auth, client_address(&parts.extensions));
     json_response(&BatchResponse::Single(
-        execute_measured(&state, request).await,
+        execute_measured(&state, request, validated).await,
     ))
 }
 
@@ -260,9 +266,12 @@ fn client_address(extensions: &axum::http::Extensions) -> ClientAddress {
     )
 }
 
-/// The one operation the request would run: the one it names, or the document's only one;
-/// `None` when the document does not parse or the choice is ambiguous (execution reports it).
-fn the_operation(request: &mut Request) -> Option<&Positioned<OperationDefinition>> {
+/// The one operation the request would run, with its name: the one it names, or the
+/// document's only one; `None` when the document does not parse or the choice is ambiguous
+/// (execution reports it).
+fn the_operation(
+    request: &mut Request,
+) -> Option<(Option<&Name>, &Positioned<OperationDefinition>)> {
     let operation_name = request.operation_name.clone();
     let document = request.parsed_query().ok()?;
     let mut selected =
@@ -274,16 +283,26 @@ fn the_operation(request: &mut Request) -> Option<&Positioned<OperationDefinitio
                 _ => true,
             });
     match (selected.next(), selected.next()) {
-        (Some((_, operation)), None) => Some(operation),
+        (Some(operation), None) => Some(operation),
         _ => None,
     }
+}
+
+/// The name the log line and `/metrics` give the request: the `operationName` it sent, else
+/// the name its document gives the operation it runs (`query Order(...)`), so clients that
+/// name operations only in the document are counted by name too.
+fn operation_name(request: &mut Request) -> Option<String> {
+    if let Some(name) = &request.operation_name {
+        return Some(name.clone());
+    }
+    the_operation(request).and_then(|(name, _)| name.map(|name| name.to_string()))
 }
 
 /// Whether the request only asks about the schema (`__schema`, `__type`, `__typename` at the top
 /// of the operation it would run), so it can be served with the introspection depth limit.
 fn is_introspection_only(request: &mut Request) -> bool {
     use async_graphql::parser::types::Selection;
-    the_operation(request).is_some_and(|operation| {
+    the_operation(request).is_some_and(|(_, operation)| {
         operation.node.ty == OperationType::Query
             && operation
                 .node
@@ -334,7 +353,7 @@ fn may_skip_revalidation(request: &mut Request) -> bool {
     if request.query.contains('@') || request.variables.values().any(holds_object) {
         return false;
     }
-    the_operation(request).is_some_and(|operation| operation.node.ty == OperationType::Query)
+    the_operation(request).is_some_and(|(_, operation)| operation.node.ty == OperationType::Query)
 }
 
 /// The text a panic carried, for the log (never for the client).
@@ -347,14 +366,19 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Executes one request and records its duration and error codes for `/metrics`.
-async fn execute_measured(state: &AppState, mut request: Request) -> async_graphql::Response {
-    let operation = request.operation_name.clone();
+/// `validated`: the parse cache's mark for its query text ([`super::parse_cache::ParseCache::prepare`]).
+async fn execute_measured(
+    state: &AppState,
+    mut request: Request,
+    validated: Validated,
+) -> async_graphql::Response {
+    let operation = operation_name(&mut request);
     if let Some(name) = &operation {
         tracing::Span::current().record("operation", name.as_str());
     }
     let started = std::time::Instant::now();
     let revalidation_free = may_skip_revalidation(&mut request);
-    let prevalidated = revalidation_free && state.parse_cache.validated(&request.query);
+    let prevalidated = revalidation_free && validated.0;
     let schema = match &state.introspection {
         Some(introspection) if is_introspection_only(&mut request) => introspection,
         _ if prevalidated => {
@@ -488,5 +512,27 @@ mod tests {
         assert!(is_mutation(&mut Request::new(both).operation_name("B")));
         assert!(!is_mutation(&mut Request::new(both).operation_name("A")));
         assert!(!is_mutation(&mut Request::new("not graphql")));
+    }
+
+    #[test]
+    fn requests_are_named_by_operation_name_or_else_by_their_document() {
+        let name = |request: Request| operation_name(&mut { request });
+        assert_eq!(
+            name(Request::new("query Order { x }")).as_deref(),
+            Some("Order")
+        );
+        let both = "query A { x } query B { y }";
+        assert_eq!(
+            name(Request::new(both).operation_name("B")).as_deref(),
+            Some("B")
+        );
+        assert_eq!(name(Request::new(both)), None, "ambiguous: nothing runs");
+        assert_eq!(name(Request::new("{ x }")), None);
+        assert_eq!(name(Request::new("not graphql")), None);
+        // What the client sent is kept, even unknown: execution reports it.
+        assert_eq!(
+            name(Request::new("query A { x }").operation_name("Z")).as_deref(),
+            Some("Z")
+        );
     }
 }

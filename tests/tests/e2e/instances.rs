@@ -155,11 +155,16 @@ async fn metrics_count_requests_errors_websockets_and_dispatcher_lag() {
     let app = tests::spawn_app(Backend::Sqlite).await;
     let shop = Shop::open(&app).await;
     let body = json!({ "query": "query MyOrders { orders(first: 5) { nodes { id } } }", "operationName": "MyOrders" });
-    for _ in 0..3 {
+    // Many clients name the operation only in the document: it is counted by that name too.
+    let named_in_document =
+        json!({ "query": "query MyOrders { orders(first: 5) { nodes { id } } }" });
+    // Two operations and no choice: execution refuses it, under no operation's name.
+    let ambiguous = json!({ "query": "query MyOrders { orders(first: 5) { nodes { id } } } query Other { me { id } }" });
+    for body in [&body, &body, &named_in_document, &ambiguous] {
         app.http()
             .post(app.url("/graphql"))
             .bearer_auth(&shop.rep.token)
-            .json(&body)
+            .json(body)
             .send()
             .await
             .unwrap();
@@ -201,6 +206,7 @@ async fn metrics_count_requests_errors_websockets_and_dispatcher_lag() {
         value("orderdesk_graphql_request_duration_seconds_count{operation=\"MyOrders\"}"),
         3.0
     );
+    assert!(!text.contains("operation=\"Other\""));
     assert!(value("orderdesk_graphql_errors_total{code=\"NOT_FOUND\"}") >= 1.0);
     assert_eq!(value("orderdesk_websocket_connections "), 1.0);
     assert_eq!(value("orderdesk_subscriptions "), 1.0);
