@@ -19,6 +19,7 @@
 # generated history), SERVER_RUST_LOG (the server's log filter).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 usage() { sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; }
 
@@ -61,12 +62,6 @@ command -v taskset >/dev/null || { echo "bench/analytics.sh: taskset (util-linux
 echo "== building release binaries" >&2
 nice cargo build --release -p api -p bench >&2
 
-# What the cached databases depend on: the schema and the generator.
-data_key=$(cat persistence/src/migration/*.rs persistence/src/repo/bulk.rs api/src/seed.rs \
-  api/src/seed/*.rs | sha256sum | cut -c 1-12)
-cache="$CARGO_TARGET_DIR/kpi-bench"
-mkdir -p "$cache"
-
 work=$(mktemp -d "${TMPDIR:-/tmp}/orderdesk-kpi.XXXXXX")
 pid=""
 cleanup() {
@@ -87,23 +82,6 @@ cp "$CARGO_TARGET_DIR/release/orderdesk" "$CARGO_TARGET_DIR/release/loadgen" "$b
 export ORDERDESK_JWT_SECRET="kpi-bench-$(date +%s%N)-$$-not-a-production-secret"
 if [ -n "${SERVER_RUST_LOG:-}" ]; then export RUST_LOG="$SERVER_RUST_LOG"; else unset RUST_LOG; fi
 
-# A seeded database for $1 orders (cached); prints its path. Seeding time goes to $work/seeding.
-seeded() {
-  local n=$1 db="$cache/kpi-$1-seed$SEED-$data_key.db"
-  if [ ! -f "$db" ]; then
-    echo "== seeding $n orders (seed $SEED) into $db" >&2
-    rm -f "$db.tmp" "$db.tmp-wal" "$db.tmp-shm"
-    local started=$SECONDS
-    "$bin/orderdesk" seed --orders "$n" --seed "$SEED" --database "sqlite://$db.tmp" 2>&1 \
-      | sed 's/^/   /' >&2
-    [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "bench/analytics.sh: seeding failed" >&2; exit 1; }
-    printf '%s\t%s\n' "$n" "$((SECONDS - started))" >>"$work/seeding"
-    mv "$db.tmp" "$db"
-  fi
-  printf '%s\n' "$db"
-}
-
-field() { printf '%s\n' "$1" | sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" | head -n 1; }
 ms() { awk -v us="$1" 'BEGIN { if (us == "" || us == "null") print "n/a"; else printf "%.1f", us / 1000 }'; }
 
 variables="{\"f\": {\"from\": \"$PERIOD_FROM\", \"to\": \"$PERIOD_TO\"}}"

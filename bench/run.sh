@@ -21,6 +21,7 @@
 # subscribers of a second instance).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 
 usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
 
@@ -163,9 +164,6 @@ scenario() {
   fi
 }
 
-# A numeric field of a loadgen JSON line (keys are unique and values are numbers or null).
-field() { printf '%s\n' "$1" | sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" | head -n 1; }
-
 if [ -n "${DATABASE:-}" ]; then
   # The scenarios write (transitions, new orders): they run on a copy.
   [ -f "$DATABASE" ] || { echo "bench/run.sh: DATABASE=$DATABASE is not a file" >&2; exit 1; }
@@ -221,9 +219,6 @@ for product in "${products[@]}"; do
   lines="$lines${lines:+, }{\"productId\": \"$product\", \"quantity\": \"3\"}"
 done
 
-order_query='query Order($id: ID!) { order(id: $id) { id number status version total { amount currency }
-  lines { lineNo sku description quantity unitPrice { amount } discountPercent total { amount } }
-  customer { id name } salesRep { id name } } }'
 scenario "order(id) with lines, customer, salesRep$on" \
   --url "$graphql" --token "$rep_token" --connections "$CONNECTIONS" \
   --query "$order_query" --variables "{\"id\": \"$order_id\"}" --expect data.order.lines.0.sku
@@ -238,12 +233,8 @@ scenario "order(id) at half that rate (open loop)$on" \
   --url "$graphql" --token "$rep_token" --connections "$CONNECTIONS" --rate "$half_rate" \
   --query "$order_query" --variables "{\"id\": \"$order_id\"}" --expect data.order.lines.0.sku
 
-# A manager's open orders: a full page of 50 (the demo rep alone has fewer open orders).
-list_query='query Open($status: [OrderStatus!]) { orders(first: 50, filter: { status: $status }) {
-    nodes { id number status total { amount currency } customer { id name } }
-    pageInfo { hasNextPage endCursor } } }'
-list_variables='{"status": ["DRAFT", "NEEDS_REVISION", "PENDING_APPROVAL", "APPROVED", "CONFIRMED",
-    "IN_PRODUCTION", "READY_TO_SHIP", "PARTIALLY_SHIPPED", "SHIPPED", "DELIVERED", "ON_HOLD"]}'
+# A manager's open orders (`list_query`): a full page of 50 (the demo rep alone has fewer open
+# orders).
 scenario "orders(first: 50, status filter) with customer, total$on" \
   --url "$graphql" --token "$manager_token" --connections "$CONNECTIONS" \
   --query "$list_query" --variables "$list_variables" --expect 'data.orders.nodes.49.customer.name'
