@@ -15,13 +15,16 @@
 //! the read is shared. Anything unexpected (a busy lock, a value of another type) is an error
 //! the caller answers by reading through sqlx instead.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Connections kept open between reads. Reads are synchronous, so at most one per thread that
 /// calls in is ever taken at once: a few cover the async workers.
 const IDLE: usize = 8;
+
+use crate::repo::TeamShape;
 
 /// Prepared statements each connection keeps, as sqlx-sqlite's default cache does.
 const STATEMENTS: usize = 100;
@@ -38,7 +41,13 @@ pub(crate) struct InlineReads {
     idle: Mutex<Vec<rusqlite::Connection>>,
     answered: AtomicU64,
     failed: AtomicU64,
+    /// SQL texts of team pages by shape (see `Store::team_page_inline`).
+    team_pages: Mutex<HashMap<TeamShape, Arc<str>>>,
 }
+
+/// Team page shapes remembered at most: a few per manager's filter in use; more means
+/// one-off filters, and the map starts again.
+const TEAM_PAGES: usize = 64;
 
 impl InlineReads {
     /// Reads of the database file at `path` (which the store's own pool has opened in WAL mode).
@@ -48,7 +57,23 @@ impl InlineReads {
             idle: Mutex::new(Vec::new()),
             answered: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            team_pages: Mutex::default(),
         }
+    }
+
+    /// The SQL text remembered for a team page of this shape.
+    pub(crate) fn remembered_sql(&self, shape: &TeamShape) -> Option<Arc<str>> {
+        let texts = self.team_pages.lock().unwrap_or_else(|e| e.into_inner());
+        texts.get(shape).cloned()
+    }
+
+    /// Remembers the SQL text of a team page of this shape.
+    pub(crate) fn remember_sql(&self, shape: TeamShape, sql: Arc<str>) {
+        let mut texts = self.team_pages.lock().unwrap_or_else(|e| e.into_inner());
+        if texts.len() >= TEAM_PAGES {
+            texts.clear();
+        }
+        texts.insert(shape, sql);
     }
 
     /// Reads answered here, and reads that failed here (and went through sqlx instead).

@@ -7,6 +7,7 @@ mod catalog;
 mod events;
 mod idempotency;
 mod orders;
+pub(crate) use orders::TeamShape;
 mod rows;
 mod sessions;
 mod settlement;
