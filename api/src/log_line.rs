@@ -13,21 +13,23 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::Serialize;
 use tracing::field::{Field, Visit};
+use tracing::span::Record;
 use tracing::{Event, Subscriber};
+use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::{JsonFields, Writer};
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormattedFields};
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
-/// Formats events as one JSON object per line (use with [`JsonFields`] for the span fields).
+/// Formats events as one JSON object per line (use with [`SpanFields`] for the span fields).
 pub struct JsonLine;
 
-impl<S> FormatEvent<S, JsonFields> for JsonLine
+impl<S> FormatEvent<S, SpanFields> for JsonLine
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn format_event(
         &self,
-        ctx: &FmtContext<'_, S, JsonFields>,
+        ctx: &FmtContext<'_, S, SpanFields>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
@@ -51,9 +53,9 @@ where
         if let Some(span) = span {
             line.extend_from_slice(b",\"span\":{");
             let extensions = span.extensions();
-            // JsonFields stores a span's fields as one JSON object: its members are copied.
+            // A span's fields are stored as one JSON object: its members are copied.
             let members = extensions
-                .get::<FormattedFields<JsonFields>>()
+                .get::<FormattedFields<SpanFields>>()
                 .and_then(|stored| {
                     stored
                         .fields
@@ -74,6 +76,76 @@ where
         line.extend_from_slice(b"}\n");
         // Every piece above is valid UTF-8 (JSON text of UTF-8 strings).
         writer.write_str(&String::from_utf8_lossy(&line))
+    }
+}
+
+/// A span's fields as one JSON object, as [`JsonFields`] stores them, but a field recorded after
+/// the span began (a request's `operation`) is spliced into the stored object. `JsonFields`
+/// parses the object into a map and writes it out again on every record: 3.6 % of the
+/// instructions of an `order(id)` that names its operation.
+#[derive(Debug, Default)]
+pub struct SpanFields(JsonFields);
+
+impl<'writer> FormatFields<'writer> for SpanFields {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
+        self.0.format_fields(writer, fields)
+    }
+
+    fn add_fields(
+        &self,
+        current: &'writer mut FormattedFields<Self>,
+        fields: &Record<'_>,
+    ) -> fmt::Result {
+        let mut added = Vec::new();
+        let mut members = Fields {
+            line: &mut added,
+            first: true,
+        };
+        fields.record(&mut members);
+        if added.is_empty() {
+            return Ok(());
+        }
+        // Every piece is valid UTF-8 (JSON text of UTF-8 strings).
+        let added = String::from_utf8_lossy(&added);
+        let stored = current.fields.trim();
+        let Some(head) = stored.strip_suffix('}').map(str::trim_end) else {
+            // Nothing stored yet: the new members are the whole object.
+            current.fields = format!("{{{added}}}");
+            return Ok(());
+        };
+        let mut names = Names(Vec::new());
+        fields.record(&mut names);
+        current.fields = if names.0.iter().all(|name| !has_key(head, name)) {
+            let comma = if head.ends_with('{') { "" } else { "," };
+            format!("{head}{comma}{added}}}")
+        } else {
+            // A field recorded again (or a value that reads like one): the later value wins,
+            // as in `JsonFields`, by merging the two objects.
+            let mut merged: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(stored).map_err(|_| fmt::Error)?;
+            let newer: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&format!("{{{added}}}")).map_err(|_| fmt::Error)?;
+            merged.extend(newer);
+            serde_json::to_string(&merged).map_err(|_| fmt::Error)?
+        };
+        Ok(())
+    }
+}
+
+/// Whether the JSON object text `object` may have the member `name`: its name in quotes before
+/// a colon (possibly inside a string value too, which only costs the merge).
+fn has_key(object: &str, name: &str) -> bool {
+    object
+        .match_indices(name)
+        .any(|(at, _)| object[..at].ends_with('"') && object[at + name.len()..].starts_with("\":"))
+}
+
+/// The names of the fields a record sets.
+struct Names(Vec<&'static str>);
+
+impl Visit for Names {
+    fn record_debug(&mut self, field: &Field, _: &dyn fmt::Debug) {
+        self.0.push(field.name());
     }
 }
 
@@ -180,6 +252,20 @@ mod tests {
             tracing::warn!(err = %"a \"quoted\"\nline", count = -3_i64, ok = true, "odd");
         });
         tracing::info!(listening = "127.0.0.1:8080", "no span here");
+        // Fields recorded later, one of them twice, and one whose value reads like a key.
+        let later = tracing::info_span!(
+            "later",
+            note = %"says \"operation\":",
+            operation = tracing::field::Empty,
+            attempt = tracing::field::Empty,
+        );
+        later.record("operation", "First");
+        later.record("attempt", 2_u64);
+        later.record("operation", "Second");
+        later.in_scope(|| tracing::info!("recorded"));
+        let bare = tracing::info_span!("bare", operation = tracing::field::Empty);
+        bare.record("operation", "Only");
+        bare.in_scope(|| tracing::info!("one field, recorded later"));
     }
 
     fn lines(text: &str) -> Vec<Value> {
@@ -215,14 +301,23 @@ mod tests {
     fn lines_say_what_tracing_subscribers_json_formatter_says() {
         let ours = Sink::default();
         let theirs = Sink::default();
-        let mine = stock(&ours).event_format(JsonLine).finish();
+        let mine = stock(&ours)
+            .fmt_fields(SpanFields::default())
+            .event_format(JsonLine)
+            .finish();
         let reference = stock(&theirs).finish();
         tracing::subscriber::with_default(mine, log_some);
         tracing::subscriber::with_default(reference, log_some);
         let ours = String::from_utf8(ours.0.lock().unwrap().clone()).unwrap();
         let theirs = String::from_utf8(theirs.0.lock().unwrap().clone()).unwrap();
+        let recorded_twice = ours.lines().nth(3).unwrap();
+        assert_eq!(
+            recorded_twice.matches("\"operation\":").count(),
+            1,
+            "one key per field: {recorded_twice}"
+        );
         let (mut ours, mut theirs) = (lines(&ours), lines(&theirs));
-        assert_eq!(ours.len(), 3, "{ours:?}");
+        assert_eq!(ours.len(), 5, "{ours:?}");
         for line in ours.iter_mut().chain(theirs.iter_mut()) {
             let stamp = line.as_object_mut().unwrap().remove("timestamp").unwrap();
             let stamp = stamp.as_str().unwrap();
@@ -234,5 +329,8 @@ mod tests {
         assert_eq!(ours, theirs);
         assert_eq!(ours[0]["span"]["operation"], "Order");
         assert_eq!(ours[1]["fields"]["err"], "a \"quoted\"\nline");
+        assert_eq!(ours[3]["span"]["operation"], "Second");
+        assert_eq!(ours[3]["span"]["attempt"], 2);
+        assert_eq!(ours[4]["span"]["operation"], "Only");
     }
 }

@@ -34,8 +34,11 @@ async fn main() {
         .with_writer(log.clone());
     if json_logs {
         // tracing-subscriber's JSON line with the current span alone (requests do not nest
-        // spans), written without its serde detours (see `log_line`).
-        logs.json().event_format(api::log_line::JsonLine).init();
+        // spans), written and recorded without its serde detours (see `log_line`).
+        logs.json()
+            .fmt_fields(api::log_line::SpanFields::default())
+            .event_format(api::log_line::JsonLine)
+            .init();
     } else {
         logs.init();
     }
