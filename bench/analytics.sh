@@ -56,26 +56,7 @@ KPI_SERVER_CPUS="${KPI_SERVER_CPUS:-0,1}" KPI_DURATION="${KPI_DURATION:-5s}" KPI
 SEED="${SEED:-42}"
 PERIOD_FROM="${PERIOD_FROM:-2026-10-01T00:00:00Z}" PERIOD_TO="${PERIOD_TO:-2026-11-01T00:00:00Z}"
 load_at_start=$(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null || echo "?")
-command -v taskset >/dev/null || { echo "bench/analytics.sh: taskset (util-linux) is needed" >&2; exit 1; }
-[ "$(nproc)" -ge 2 ] || { echo "bench/analytics.sh: needs 2 CPUs (server on one, load on the other)" >&2; exit 1; }
-
-echo "== building release binaries" >&2
-nice cargo build --release -p api -p bench >&2
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/orderdesk-kpi.XXXXXX")
-pid=""
-cleanup() {
-  local status=$?
-  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  if [ "$status" -ne 0 ]; then echo "bench/analytics.sh: logs kept in $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-
-# Copies of the binaries just built: another build sharing the target directory cannot swap them
-# during the run.
-bin="$work/bin"
-mkdir -p "$bin"
-cp "$CARGO_TARGET_DIR/release/orderdesk" "$CARGO_TARGET_DIR/release/loadgen" "$bin/"
+release_run bench/analytics.sh orderdesk-kpi
 "$bin/orderdesk" seed --help | grep -q -- '--orders' \
   || { echo "bench/analytics.sh: $CARGO_TARGET_DIR/release/orderdesk has no \`seed --orders\`" >&2; exit 1; }
 
@@ -202,20 +183,7 @@ echo
 cat "$notes"
 
 if [ "$write" -eq 1 ]; then
-  doc=docs/benchmarks.md
-  dirty=""
-  [ -n "$(git status --porcelain 2>/dev/null)" ] && dirty=" with uncommitted changes"
-  model=$(LC_ALL=C lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
-  {
-    echo
-    echo "## $label: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$dirty"
-    echo
-    echo "- Machine: $(nproc) CPUs, ${model:-unknown CPU}; load average at start $load_at_start."
-    echo "- Command: \`KPI_SERVER_CPUS=$KPI_SERVER_CPUS KPI_DURATION=$KPI_DURATION KPI_WARMUP=$KPI_WARMUP bash bench/analytics.sh --sizes $sizes --write\`; data: \`orderdesk seed --orders N --seed $SEED\` (SQLite, history until 2026-11-01), the KPIs for $PERIOD_FROM .. $PERIOD_TO as the admin, one request at a time, server on CPUs $KPI_SERVER_CPUS, \`--production\`."
-    echo
-    cat "$table"
-    echo
-    cat "$notes"
-  } >>"$doc"
-  echo "bench/analytics.sh: appended to $doc" >&2
+  append_run "$label" "$table" "$notes" \
+    "Command: \`KPI_SERVER_CPUS=$KPI_SERVER_CPUS KPI_DURATION=$KPI_DURATION KPI_WARMUP=$KPI_WARMUP bash bench/analytics.sh --sizes $sizes --write\`; data: \`orderdesk seed --orders N --seed $SEED\` (SQLite, history until 2026-11-01), the KPIs for $PERIOD_FROM .. $PERIOD_TO as the admin, one request at a time, server on CPUs $KPI_SERVER_CPUS, \`--production\`."
+  echo "bench/analytics.sh: appended to docs/benchmarks.md" >&2
 fi

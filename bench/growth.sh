@@ -36,26 +36,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ord
 DURATION="${DURATION:-10s}" WARMUP="${WARMUP:-2s}" CONNECTIONS="${CONNECTIONS:-32}"
 SEED="${SEED:-42}" LINES="${LINES:-4}"
 load_at_start=$(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null || echo "?")
-command -v taskset >/dev/null || { echo "bench/growth.sh: taskset (util-linux) is needed" >&2; exit 1; }
-[ "$(nproc)" -ge 2 ] || { echo "bench/growth.sh: needs 2 CPUs (server on one, load on the other)" >&2; exit 1; }
-
-echo "== building release binaries" >&2
-nice cargo build --release -p api -p bench >&2
-
-work=$(mktemp -d "${TMPDIR:-/tmp}/orderdesk-growth.XXXXXX")
-pid=""
-cleanup() {
-  local status=$?
-  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-  if [ "$status" -ne 0 ]; then echo "bench/growth.sh: logs kept in $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-
-# Copies of the binaries just built: another build sharing the target directory cannot swap them
-# during the run.
-bin="$work/bin"
-mkdir -p "$bin"
-cp "$CARGO_TARGET_DIR/release/orderdesk" "$CARGO_TARGET_DIR/release/loadgen" "$bin/"
+release_run bench/growth.sh orderdesk-growth
 
 export ORDERDESK_JWT_SECRET="growth-bench-$(date +%s%N)-$$-not-a-production-secret"
 if [ -n "${SERVER_RUST_LOG:-}" ]; then export RUST_LOG="$SERVER_RUST_LOG"; else unset RUST_LOG; fi
@@ -167,22 +148,9 @@ if [ "$write" -eq 1 ]; then
   if [ "$failed" -ne 0 ]; then
     echo "bench/growth.sh: a read had errors or served nothing; docs/benchmarks.md left unchanged" >&2
   else
-    doc=docs/benchmarks.md
-    dirty=""
-    [ -n "$(git status --porcelain 2>/dev/null)" ] && dirty=" with uncommitted changes"
-    model=$(LC_ALL=C lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
-    {
-      echo
-      echo "## $label: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$dirty"
-      echo
-      echo "- Machine: $(nproc) CPUs, ${model:-unknown CPU}; load average at start $load_at_start."
-      echo "- Command: \`DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS LINES=$LINES bash bench/growth.sh --sizes $sizes --write\`; data: \`orderdesk seed --orders N --seed $SEED\` (SQLite, synchronous=FULL), server on CPU 0, \`--production\`, loadgen on CPU 1, closed loop."
-      echo
-      cat "$table"
-      echo
-      cat "$notes"
-    } >>"$doc"
-    echo "bench/growth.sh: appended to $doc" >&2
+    append_run "$label" "$table" "$notes" \
+      "Command: \`DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS LINES=$LINES bash bench/growth.sh --sizes $sizes --write\`; data: \`orderdesk seed --orders N --seed $SEED\` (SQLite, synchronous=FULL), server on CPU 0, \`--production\`, loadgen on CPU 1, closed loop."
+    echo "bench/growth.sh: appended to docs/benchmarks.md" >&2
   fi
 fi
 

@@ -38,3 +38,49 @@ seeded() {
   fi
   printf '%s\n' "$db"
 }
+
+# For scripts that measure the release build on pinned CPUs (bench/growth.sh, bench/analytics.sh):
+# checks the machine, builds, and copies orderdesk and loadgen into a fresh $work/bin, so that
+# another build sharing the target directory cannot swap them during the run. Sets $work, $bin
+# and $pid (the server to stop at exit, none yet); $work is removed at exit unless the run
+# failed. $1: the script, $2: the work directory's prefix.
+release_run() {
+  bench_script=$1
+  command -v taskset >/dev/null || { echo "$bench_script: taskset (util-linux) is needed" >&2; exit 1; }
+  [ "$(nproc)" -ge 2 ] || { echo "$bench_script: needs 2 CPUs (server on one, load on the other)" >&2; exit 1; }
+  echo "== building release binaries" >&2
+  nice cargo build --release -p api -p bench >&2
+  work=$(mktemp -d "${TMPDIR:-/tmp}/$2.XXXXXX")
+  pid=""
+  trap release_run_cleanup EXIT
+  bin="$work/bin"
+  mkdir -p "$bin"
+  cp "$CARGO_TARGET_DIR/release/orderdesk" "$CARGO_TARGET_DIR/release/loadgen" "$bin/"
+}
+
+release_run_cleanup() {
+  local status=$?
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  if [ "$status" -ne 0 ]; then echo "$bench_script: logs kept in $work" >&2; else rm -rf "$work"; fi
+}
+
+# Appends a run to docs/benchmarks.md: a heading of $1 with the date and commit, the machine,
+# the bullets $4... (one line each), the table file $2 and the notes file $3.
+append_run() {
+  local label=$1 table=$2 notes=$3 dirty="" model
+  shift 3
+  [ -n "$(git status --porcelain 2>/dev/null)" ] && dirty=" with uncommitted changes"
+  model=$(LC_ALL=C lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
+  {
+    echo
+    echo "## $label: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$dirty"
+    echo
+    echo "- Machine: $(nproc) CPUs, ${model:-unknown CPU}; load average at start $load_at_start."
+    local bullet
+    for bullet in "$@"; do echo "- $bullet"; done
+    echo
+    cat "$table"
+    echo
+    cat "$notes"
+  } >>docs/benchmarks.md
+}

@@ -438,25 +438,13 @@ nothing. The websocket row counts deliveries of status changes to subscribers, l
 mutation's answer to each event's arrival, server CPU per delivery.
 EOF
     fi
-    dirty=""
-    [ -n "$(git status --porcelain 2>/dev/null)" ] && dirty=" with uncommitted changes"
-    model=$(LC_ALL=C lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)
     command_line="bash bench/run.sh --write"
     [ "$label" != "Run" ] && command_line="$command_line --label \"$label\""
     command_line="DURATION=$DURATION $command_line"
     [ -n "${DATABASE:-}" ] && command_line="DATABASE=$DATABASE $command_line"
-    {
-      echo
-      echo "## $label: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$dirty"
-      echo
-      echo "- Machine: $(nproc) CPUs, ${model:-unknown CPU}; load average at start $load_at_start."
-      echo "- Command: \`$command_line\` (warm-up $WARMUP, $CONNECTIONS connections)."
-      echo "- Server: $data_note, SQLite synchronous=FULL, \`--production\` (a JWT checked on every request, one JSON log line per request, to a file), rate limits raised out of the way."
-      echo
-      cat "$table"
-      echo
-      cat "$notes"
-    } >>"$doc"
+    append_run "$label" "$table" "$notes" \
+      "Command: \`$command_line\` (warm-up $WARMUP, $CONNECTIONS connections)." \
+      "Server: $data_note, SQLite synchronous=FULL, \`--production\` (a JWT checked on every request, one JSON log line per request, to a file), rate limits raised out of the way."
     echo "bench/run.sh: appended to $doc" >&2
   fi
 fi
