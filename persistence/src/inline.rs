@@ -20,11 +20,11 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::repo::TeamShape;
+
 /// Connections kept open between reads. Reads are synchronous, so at most one per thread that
 /// calls in is ever taken at once: a few cover the async workers.
 const IDLE: usize = 8;
-
-use crate::repo::TeamShape;
 
 /// Prepared statements each connection keeps, as sqlx-sqlite's default cache does.
 const STATEMENTS: usize = 100;

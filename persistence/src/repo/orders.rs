@@ -358,19 +358,23 @@ impl Store {
             .ok()
     }
 
-    /// [`orders_with_lines`] for a page: inline on a SQLite file.
-    pub(super) async fn page_with_lines(
-        &self,
-        select: Select<order::Entity>,
-    ) -> Result<Vec<Order>, RepoError> {
-        if self.inline.is_some() {
-            let with_lines = select.clone().column_as(Expr::cust(LINES), "lines");
-            if let Some(rows) = self.inline_all(&with_lines, order_from_row) {
-                return rows
-                    .into_iter()
-                    .map(|row| to_order(row.order, &row.lines))
-                    .collect();
-            }
+    /// [`orders_with_lines`] for a page: inline on a SQLite file (a team's page by the SQL text
+    /// of its shape, see [`Store::team_page_inline`]).
+    async fn page_with_lines(&self, query: PageQuery) -> Result<Vec<Order>, RepoError> {
+        let orders = |rows: Vec<OrderRow>| {
+            rows.into_iter()
+                .map(|row| to_order(row.order, &row.lines))
+                .collect()
+        };
+        if let Some(rows) = self.team_page_inline(&query, PageRead::WithLines, order_from_row) {
+            return orders(rows);
+        }
+        let select = query.into_select();
+        if self.inline.is_some()
+            && let Some(rows) =
+                self.inline_all(&PageRead::WithLines.finish(select.clone()), order_from_row)
+        {
+            return orders(rows);
         }
         orders_with_lines(&self.db, select).await
     }
@@ -880,14 +884,7 @@ impl OrderRepository for Store {
         let Some(query) = self.list_select(scope, filter, page).await? else {
             return Ok(Page::empty());
         };
-        let orders = match self.team_page_inline(&query, PageRead::WithLines, order_from_row) {
-            Some(rows) => rows
-                .into_iter()
-                .map(|row| to_order(row.order, &row.lines))
-                .collect::<Result<Vec<_>, _>>()?,
-            None => self.page_with_lines(query.into_select()).await?,
-        };
-        Ok(into_page(orders, page))
+        Ok(into_page(self.page_with_lines(query).await?, page))
     }
 
     async fn list_order_summaries(
