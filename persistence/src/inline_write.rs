@@ -16,6 +16,13 @@
 //! names the table and column); a computed one (a count, a `RETURNING` value) by its value.
 //! So sea-orm's own `INSERT ... RETURNING` is not used here ([`InlineWriter`] reports no
 //! `RETURNING` support): it reads an inserted row back by its key instead, a table read.
+//!
+//! sea-orm builds its `QueryResult` and `ExecResult` from plain values only for its mock
+//! database (its proxy rows would do, but that feature does not compile beside sqlx-sqlite in
+//! sea-orm 2.0.4), so each statement's answer is handed to a fresh [`MockDatabase`] and asked
+//! back, synchronously. Asked through a `DatabaseConnection`, the answer cost about as much as
+//! the statement's own execution: that connection's future, boxed, is several kilobytes that
+//! are copied twice, 18,000 instructions a statement and a tenth of a status change.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -26,8 +33,8 @@ use std::time::Duration;
 use rusqlite::types::ValueRef;
 use sea_orm::sea_query::{ColumnType, Value};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, ExecResult, IdenStatic, Iterable,
-    MockDatabase, MockExecResult, QueryResult, RuntimeErr, SqlErr, Statement,
+    ColumnTrait, DbBackend, DbErr, EntityTrait, ExecResult, IdenStatic, Iterable, MockDatabase,
+    MockDatabaseTrait, MockExecResult, QueryResult, RuntimeErr, SqlErr, Statement,
 };
 
 use crate::entity;
@@ -134,11 +141,11 @@ impl InlineWriter {
     }
 
     /// Runs `sql` as it is, without bound values.
-    pub(crate) async fn unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+    pub(crate) fn unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
         let result = self.unprepared_now(sql)?;
-        answer(MockDatabase::new(DbBackend::Sqlite).append_exec_results([result]))
-            .execute_unprepared(sql)
-            .await
+        MockDatabase::new(DbBackend::Sqlite)
+            .append_exec_results([result])
+            .execute(0, Statement::from_string(DbBackend::Sqlite, sql))
     }
 
     fn unprepared_now(&self, sql: &str) -> Result<MockExecResult, DbErr> {
@@ -149,19 +156,19 @@ impl InlineWriter {
     }
 
     /// Runs a statement that returns no rows.
-    pub(crate) async fn execute(&self, statement: Statement) -> Result<ExecResult, DbErr> {
+    pub(crate) fn execute(&self, statement: Statement) -> Result<ExecResult, DbErr> {
         let result = self.execute_now(&statement)?;
-        answer(MockDatabase::new(DbBackend::Sqlite).append_exec_results([result]))
-            .execute_raw(statement)
-            .await
+        MockDatabase::new(DbBackend::Sqlite)
+            .append_exec_results([result])
+            .execute(0, statement)
     }
 
     /// Runs a statement and returns its rows, typed as sea-orm's models expect.
-    pub(crate) async fn query(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
+    pub(crate) fn query(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
         let rows = self.query_now(&statement)?;
-        answer(MockDatabase::new(DbBackend::Sqlite).append_query_results([rows]))
-            .query_all_raw(statement)
-            .await
+        MockDatabase::new(DbBackend::Sqlite)
+            .append_query_results([rows])
+            .query(0, statement)
     }
 
     fn execute_now(&self, statement: &Statement) -> Result<MockExecResult, DbErr> {
@@ -229,14 +236,6 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work)
         .await
         .map_err(|err| DbErr::Conn(RuntimeErr::Internal(err.to_string())))?
-}
-
-/// A connection that answers the next statement with what SQLite returned for it. sea-orm
-/// builds its `QueryResult` and `ExecResult` from plain values only for its mock database (its
-/// proxy rows would do, but that feature does not compile beside sqlx-sqlite in sea-orm 2.0.4).
-/// Building one costs a few allocations, against a thread round trip saved.
-fn answer(mock: MockDatabase) -> sea_orm::DatabaseConnection {
-    mock.into_connection()
 }
 
 fn exec_result(connection: &rusqlite::Connection) -> MockExecResult {

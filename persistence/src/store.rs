@@ -468,28 +468,28 @@ impl ConnectionTrait for WriteTxn {
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         match &self.txn {
             Txn::Sqlx(txn) => txn.execute_raw(stmt).await,
-            Txn::Inline(savepoint) => savepoint.writer.execute(stmt).await,
+            Txn::Inline(savepoint) => savepoint.writer.execute(stmt),
         }
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
         match &self.txn {
             Txn::Sqlx(txn) => txn.execute_unprepared(sql).await,
-            Txn::Inline(savepoint) => savepoint.writer.unprepared(sql).await,
+            Txn::Inline(savepoint) => savepoint.writer.unprepared(sql),
         }
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         match &self.txn {
             Txn::Sqlx(txn) => txn.query_one_raw(stmt).await,
-            Txn::Inline(savepoint) => Ok(savepoint.writer.query(stmt).await?.into_iter().next()),
+            Txn::Inline(savepoint) => Ok(savepoint.writer.query(stmt)?.into_iter().next()),
         }
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         match &self.txn {
             Txn::Sqlx(txn) => txn.query_all_raw(stmt).await,
-            Txn::Inline(savepoint) => savepoint.writer.query(stmt).await,
+            Txn::Inline(savepoint) => savepoint.writer.query(stmt),
         }
     }
 
