@@ -149,26 +149,38 @@ impl Visit for Names {
     }
 }
 
-/// `2026-11-28T03:24:48.392400Z`, as tracing-subscriber writes it.
+/// `2026-11-28T03:24:48.392400Z`, as tracing-subscriber writes it. Digit by digit: through
+/// `write!` the seven numbers cost 2,500 instructions a line, 1 % of an `order(id)` request.
 fn timestamp(line: &mut Vec<u8>, now: SystemTime) {
-    use std::io::Write;
     let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
     let at = DateTime::<Utc>::from_timestamp(
         i64::try_from(since.as_secs()).unwrap_or(i64::MAX),
         since.subsec_nanos(),
     )
     .unwrap_or_default();
-    let _ = write!(
-        line,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        at.year(),
-        at.month(),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second(),
-        since.subsec_micros()
-    );
+    let year = u32::try_from(at.year()).unwrap_or(0).min(9999);
+    digits(line, year, 4);
+    for (separator, value) in [
+        (b'-', at.month()),
+        (b'-', at.day()),
+        (b'T', at.hour()),
+        (b':', at.minute()),
+        (b':', at.second()),
+    ] {
+        line.push(separator);
+        digits(line, value, 2);
+    }
+    line.push(b'.');
+    digits(line, since.subsec_micros(), 6);
+    line.push(b'Z');
+}
+
+/// Appends the `width` lowest decimal digits of `value`, zero-padded.
+fn digits(line: &mut Vec<u8>, value: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = value / 10_u32.pow(place) % 10;
+        line.push(b'0' + u8::try_from(digit).unwrap_or(0));
+    }
 }
 
 /// Appends `value` as JSON.
@@ -223,6 +235,31 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
+
+    #[test]
+    fn timestamps_are_rfc_3339_utc_to_the_microsecond() {
+        let stamp = |seconds: u64, nanos: u32| {
+            let mut line = Vec::new();
+            timestamp(
+                &mut line,
+                UNIX_EPOCH + std::time::Duration::new(seconds, nanos),
+            );
+            String::from_utf8(line).unwrap()
+        };
+        assert_eq!(
+            stamp(1_795_836_288, 392_400_999),
+            "2026-11-28T03:24:48.392400Z"
+        );
+        assert_eq!(stamp(0, 0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(stamp(951_868_799, 9_000), "2000-02-29T23:59:59.000009Z");
+        let now = SystemTime::now();
+        let expected = DateTime::<Utc>::from(now)
+            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string();
+        let mut line = Vec::new();
+        timestamp(&mut line, now);
+        assert_eq!(String::from_utf8(line).unwrap(), expected);
+    }
 
     #[derive(Clone, Default)]
     struct Sink(Arc<Mutex<Vec<u8>>>);
