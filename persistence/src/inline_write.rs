@@ -20,9 +20,9 @@
 //! sea-orm builds its `QueryResult` and `ExecResult` from plain values only for its mock
 //! database (its proxy rows would do, but that feature does not compile beside sqlx-sqlite in
 //! sea-orm 2.0.4), so each statement's answer is handed to a fresh [`MockDatabase`] and asked
-//! back, synchronously. Asked through a `DatabaseConnection`, the answer cost about as much as
-//! the statement's own execution: that connection's future, boxed, is several kilobytes that
-//! are copied twice, 18,000 instructions a statement and a tenth of a status change.
+//! back, synchronously. Asked through a `DatabaseConnection`, whose boxed future is several
+//! kilobytes copied twice, the answer cost 18,000 instructions a statement: a tenth of a
+//! status change.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
