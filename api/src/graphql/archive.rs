@@ -269,13 +269,16 @@ impl InteractionNode {
     }
     /// The order it was about, if any.
     async fn order(&self, ctx: &Context<'_>) -> ApiResult<Option<OrderNode>> {
-        let Some(id) = self.0.details.order_id else {
-            return Ok(None);
-        };
-        let actor = ctx.actor()?;
-        Ok(Some(OrderNode::new(
-            ctx.services().order(ctx.loaders(), &actor, id).await?,
-        )))
+        super::on_heap(async move {
+            let Some(id) = self.0.details.order_id else {
+                return Ok(None);
+            };
+            let actor = ctx.actor()?;
+            Ok(Some(OrderNode::new(
+                ctx.services().order(ctx.loaders(), &actor, id).await?,
+            )))
+        })
+        .await
     }
     /// Who logged it (and owes the follow-up).
     async fn logged_by(&self, ctx: &Context<'_>) -> ApiResult<UserNode> {
@@ -351,18 +354,21 @@ impl FollowUpNode {
     }
     /// The order concerned: the stale order, or the order the interaction was about.
     async fn order(&self, ctx: &Context<'_>) -> ApiResult<Option<OrderNode>> {
-        match &self.0 {
-            FollowUp::StaleOrder { order, .. } => Ok(Some(OrderNode::new((**order).clone()))),
-            FollowUp::Interaction(i) => match i.details.order_id {
-                Some(id) => {
-                    let actor = ctx.actor()?;
-                    Ok(Some(OrderNode::new(
-                        ctx.services().order(ctx.loaders(), &actor, id).await?,
-                    )))
-                }
-                None => Ok(None),
-            },
-        }
+        super::on_heap(async move {
+            match &self.0 {
+                FollowUp::StaleOrder { order, .. } => Ok(Some(OrderNode::new((**order).clone()))),
+                FollowUp::Interaction(i) => match i.details.order_id {
+                    Some(id) => {
+                        let actor = ctx.actor()?;
+                        Ok(Some(OrderNode::new(
+                            ctx.services().order(ctx.loaders(), &actor, id).await?,
+                        )))
+                    }
+                    None => Ok(None),
+                },
+            }
+        })
+        .await
     }
     /// The interaction that set the follow-up (INTERACTION only).
     async fn interaction(&self) -> Option<InteractionNode> {

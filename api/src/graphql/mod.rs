@@ -177,6 +177,19 @@ pub fn list_complexity(first: Option<i32>, child_complexity: usize) -> usize {
     page.saturating_mul(child_complexity)
 }
 
+/// Runs a field resolver's work in an allocation of its own.
+///
+/// async-graphql resolves every field of an object through one future, the type's
+/// `resolve_field`, as large as the largest of the type's field resolvers, and moves it into a
+/// fresh box for each field it resolves. A resolver that awaits the services holds their
+/// futures (sea-orm's among them), about 2 KB; without this, `id` of each order in a page of 50
+/// allocated and copied 2 KB, and each customer's `name` 3.6 KB. Resolvers of list items'
+/// types that call the services wrap their body in this, so only the field that does the work
+/// pays for one allocation of its size.
+pub fn on_heap<F: std::future::Future>(work: F) -> std::pin::Pin<Box<F>> {
+    Box::pin(work)
+}
+
 /// A Relay connection over one keyset page: `key` gives each item's cursor key, `node` its
 /// GraphQL type.
 pub fn connection<T, N: async_graphql::OutputType>(

@@ -189,12 +189,15 @@ impl InvoiceNode {
     }
     /// The order billed.
     async fn order(&self, ctx: &Context<'_>) -> ApiResult<OrderNode> {
-        let actor = ctx.actor()?;
-        Ok(OrderNode::new(
-            ctx.services()
-                .order(ctx.loaders(), &actor, self.0.details.order_id)
-                .await?,
-        ))
+        super::on_heap(async move {
+            let actor = ctx.actor()?;
+            Ok(OrderNode::new(
+                ctx.services()
+                    .order(ctx.loaders(), &actor, self.0.details.order_id)
+                    .await?,
+            ))
+        })
+        .await
     }
     /// The customer billed.
     async fn customer(&self, ctx: &Context<'_>) -> ApiResult<CustomerNode> {
@@ -298,17 +301,20 @@ impl InvoiceNode {
         &self,
         ctx: &Context<'_>,
     ) -> ApiResult<Vec<CollectionActivityNode>> {
-        staff_only(&ctx.actor()?, "collection activities")?;
-        Ok(ctx
-            .services()
-            .collection_activities_of(self.0.id)
-            .await?
-            .into_iter()
-            .map(|activity| CollectionActivityNode {
-                activity,
-                currency: self.0.details.currency,
-            })
-            .collect())
+        super::on_heap(async move {
+            staff_only(&ctx.actor()?, "collection activities")?;
+            Ok(ctx
+                .services()
+                .collection_activities_of(self.0.id)
+                .await?
+                .into_iter()
+                .map(|activity| CollectionActivityNode {
+                    activity,
+                    currency: self.0.details.currency,
+                })
+                .collect())
+        })
+        .await
     }
     /// When it was stored.
     async fn created_at(&self) -> DateTime<Utc> {

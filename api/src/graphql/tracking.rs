@@ -203,12 +203,15 @@ impl ExceptionNode {
     }
     /// The order.
     async fn order(&self, ctx: &Context<'_>) -> ApiResult<OrderNode> {
-        let actor = ctx.actor()?;
-        Ok(OrderNode::new(
-            ctx.services()
-                .order(ctx.loaders(), &actor, self.0.details.order_id)
-                .await?,
-        ))
+        super::on_heap(async move {
+            let actor = ctx.actor()?;
+            Ok(OrderNode::new(
+                ctx.services()
+                    .order(ctx.loaders(), &actor, self.0.details.order_id)
+                    .await?,
+            ))
+        })
+        .await
     }
     /// What kind.
     async fn kind(&self) -> ExceptionKindGql {
@@ -328,12 +331,15 @@ impl ChangeRequestNode {
     }
     /// The order.
     async fn order(&self, ctx: &Context<'_>) -> ApiResult<OrderNode> {
-        let actor = ctx.actor()?;
-        Ok(OrderNode::new(
-            ctx.services()
-                .order(ctx.loaders(), &actor, self.0.details.order_id)
-                .await?,
-        ))
+        super::on_heap(async move {
+            let actor = ctx.actor()?;
+            Ok(OrderNode::new(
+                ctx.services()
+                    .order(ctx.loaders(), &actor, self.0.details.order_id)
+                    .await?,
+            ))
+        })
+        .await
     }
     /// Proposed line edits, additions (no `lineId`) and removals (quantity 0).
     async fn lines(&self) -> Vec<ProposedLineNode> {

@@ -245,12 +245,15 @@ impl CustomerNode {
         #[graphql(desc = "Page size, at most 100.", default = 20)] first: Option<i32>,
         #[graphql(desc = "Cursor of the last order already seen.")] after: Option<String>,
     ) -> ApiResult<Connection<String, OrderNode>> {
-        let actor = ctx.actor()?;
-        let filter = domain::ports::OrderFilter {
-            customer_id: Some(self.0.id),
-            ..Default::default()
-        };
-        order_list(ctx, &actor, &filter, super::page_request(first, after)?).await
+        super::on_heap(async move {
+            let actor = ctx.actor()?;
+            let filter = domain::ports::OrderFilter {
+                customer_id: Some(self.0.id),
+                ..Default::default()
+            };
+            order_list(ctx, &actor, &filter, super::page_request(first, after)?).await
+        })
+        .await
     }
     /// People at the customer.
     async fn contacts(&self) -> Vec<super::archive::ContactNode> {
@@ -272,18 +275,24 @@ impl CustomerNode {
         &self,
         ctx: &Context<'_>,
     ) -> ApiResult<super::archive::PurchaseHistoryNode> {
-        Ok(super::archive::PurchaseHistoryNode(
-            ctx.services()
-                .purchase_history(self.0.id, self.0.profile.currency)
-                .await?,
-        ))
+        super::on_heap(async move {
+            Ok(super::archive::PurchaseHistoryNode(
+                ctx.services()
+                    .purchase_history(self.0.id, self.0.profile.currency)
+                    .await?,
+            ))
+        })
+        .await
     }
     /// How promptly the customer has paid (fully paid invoices). Staff only.
     async fn payment_behaviour(
         &self,
         ctx: &Context<'_>,
     ) -> ApiResult<super::settlement::PaymentBehaviourNode> {
-        super::settlement::customer_payment_behaviour(ctx, self.0.id).await
+        super::on_heap(async move {
+            super::settlement::customer_payment_behaviour(ctx, self.0.id).await
+        })
+        .await
     }
     /// Logged contacts with the customer, newest first. Staff only: FORBIDDEN for CUSTOMER users.
     #[graphql(complexity = "super::list_complexity(first, child_complexity)")]
@@ -293,17 +302,20 @@ impl CustomerNode {
         #[graphql(desc = "Page size, at most 100.", default = 20)] first: Option<i32>,
         #[graphql(desc = "Cursor of the last interaction already seen.")] after: Option<String>,
     ) -> ApiResult<Connection<String, super::archive::InteractionNode>> {
-        let actor = ctx.actor()?;
-        let page = super::page_request(first, after)?;
-        Ok(super::archive::interaction_connection(
-            ctx.services()
-                .interactions(
-                    &actor,
-                    domain::ports::InteractionFilter::Customer(self.0.id),
-                    page,
-                )
-                .await?,
-        ))
+        super::on_heap(async move {
+            let actor = ctx.actor()?;
+            let page = super::page_request(first, after)?;
+            Ok(super::archive::interaction_connection(
+                ctx.services()
+                    .interactions(
+                        &actor,
+                        domain::ports::InteractionFilter::Customer(self.0.id),
+                        page,
+                    )
+                    .await?,
+            ))
+        })
+        .await
     }
 }
 
@@ -547,15 +559,18 @@ impl OrderNode {
     /// The stored events of the order, oldest first. CUSTOMER users get the events that
     /// concern them (no review findings, exceptions, proposals or collection work).
     async fn events(&self, ctx: &Context<'_>) -> ApiResult<Vec<OrderEventNode>> {
-        let customer = ctx.actor()?.role == domain::user::Role::Customer;
-        Ok(ctx
-            .services()
-            .order_events(self.order.id)
-            .await?
-            .into_iter()
-            .filter(|e| !customer || e.kind.customer_visible())
-            .map(OrderEventNode)
-            .collect())
+        super::on_heap(async move {
+            let customer = ctx.actor()?.role == domain::user::Role::Customer;
+            Ok(ctx
+                .services()
+                .order_events(self.order.id)
+                .await?
+                .into_iter()
+                .filter(|e| !customer || e.kind.customer_visible())
+                .map(OrderEventNode)
+                .collect())
+        })
+        .await
     }
     /// Status changes, milestones, shipments, notes, changes and exceptions, oldest first, each
     /// with its actor. CUSTOMER users see the customer-visible part only.
@@ -563,14 +578,17 @@ impl OrderNode {
         &self,
         ctx: &Context<'_>,
     ) -> ApiResult<Vec<super::tracking::TimelineEntryNode>> {
-        let actor = ctx.actor()?;
-        Ok(ctx
-            .services()
-            .timeline(&actor, self.order.id)
-            .await?
-            .into_iter()
-            .map(super::tracking::TimelineEntryNode)
-            .collect())
+        super::on_heap(async move {
+            let actor = ctx.actor()?;
+            Ok(ctx
+                .services()
+                .timeline(&actor, self.order.id)
+                .await?
+                .into_iter()
+                .map(super::tracking::TimelineEntryNode)
+                .collect())
+        })
+        .await
     }
     /// When the goods are expected now: the promised date at confirmation, then moved by
     /// milestones, exceptions' delays and applied changes.
@@ -587,84 +605,102 @@ impl OrderNode {
         &self,
         ctx: &Context<'_>,
     ) -> ApiResult<Vec<super::tracking::MilestoneNode>> {
-        Ok(ctx
-            .services()
-            .milestones_of(self.order.id)
-            .await?
-            .into_iter()
-            .map(super::tracking::MilestoneNode)
-            .collect())
+        super::on_heap(async move {
+            Ok(ctx
+                .services()
+                .milestones_of(self.order.id)
+                .await?
+                .into_iter()
+                .map(super::tracking::MilestoneNode)
+                .collect())
+        })
+        .await
     }
     /// Shipments, oldest first.
     async fn shipments(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::tracking::ShipmentNode>> {
-        Ok(ctx
-            .services()
-            .shipments_of(self.order.id)
-            .await?
-            .into_iter()
-            .map(super::tracking::ShipmentNode)
-            .collect())
+        super::on_heap(async move {
+            Ok(ctx
+                .services()
+                .shipments_of(self.order.id)
+                .await?
+                .into_iter()
+                .map(super::tracking::ShipmentNode)
+                .collect())
+        })
+        .await
     }
     /// Exceptions raised on the order, newest first (at most 100). Staff only.
     async fn exceptions(
         &self,
         ctx: &Context<'_>,
     ) -> ApiResult<Vec<super::tracking::ExceptionNode>> {
-        let actor = ctx.actor()?;
-        let filter = domain::ports::ExceptionFilter {
-            order_id: Some(self.order.id),
-            ..Default::default()
-        };
-        let page = domain::ports::PageRequest {
-            first: 100,
-            after: None,
-        };
-        Ok(ctx
-            .services()
-            .exceptions(&actor, &filter, page)
-            .await?
-            .items
-            .into_iter()
-            .map(super::tracking::ExceptionNode)
-            .collect())
+        super::on_heap(async move {
+            let actor = ctx.actor()?;
+            let filter = domain::ports::ExceptionFilter {
+                order_id: Some(self.order.id),
+                ..Default::default()
+            };
+            let page = domain::ports::PageRequest {
+                first: 100,
+                after: None,
+            };
+            Ok(ctx
+                .services()
+                .exceptions(&actor, &filter, page)
+                .await?
+                .items
+                .into_iter()
+                .map(super::tracking::ExceptionNode)
+                .collect())
+        })
+        .await
     }
     /// Change requests, oldest first. Staff only.
     async fn change_requests(
         &self,
         ctx: &Context<'_>,
     ) -> ApiResult<Vec<super::tracking::ChangeRequestNode>> {
-        let actor = ctx.actor()?;
-        Ok(ctx
-            .services()
-            .change_requests_of(&actor, self.order.id)
-            .await?
-            .into_iter()
-            .map(super::tracking::ChangeRequestNode)
-            .collect())
+        super::on_heap(async move {
+            let actor = ctx.actor()?;
+            Ok(ctx
+                .services()
+                .change_requests_of(&actor, self.order.id)
+                .await?
+                .into_iter()
+                .map(super::tracking::ChangeRequestNode)
+                .collect())
+        })
+        .await
     }
     /// The contents this order had before applied changes replaced them, oldest first; the
     /// current content is the order itself (`revision`).
     async fn revisions(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::tracking::RevisionNode>> {
-        Ok(ctx
-            .services()
-            .revisions_of(self.order.id)
-            .await?
-            .into_iter()
-            .map(|revision| super::tracking::RevisionNode {
-                revision,
-                currency: self.order.currency,
-            })
-            .collect())
+        super::on_heap(async move {
+            Ok(ctx
+                .services()
+                .revisions_of(self.order.id)
+                .await?
+                .into_iter()
+                .map(|revision| super::tracking::RevisionNode {
+                    revision,
+                    currency: self.order.currency,
+                })
+                .collect())
+        })
+        .await
     }
     /// The order's invoices (deposit and goods, void ones included), oldest first.
     async fn invoices(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::settlement::InvoiceNode>> {
-        Ok(ctx
-            .services()
-            .invoices_of(self.order.id)
-            .await?
-            .into_iter()
-            .map(super::settlement::InvoiceNode)
-            .collect())
+        super::on_heap(async move {
+            Ok(ctx
+                .services()
+                .invoices_of(self.order.id)
+                .await?
+                .into_iter()
+                .map(super::settlement::InvoiceNode)
+                .collect())
+        })
+        .await
     }
     /// Notes on the order, oldest first. CUSTOMER users get only CUSTOMER_VISIBLE ones.
     async fn order_notes(
@@ -688,17 +724,20 @@ impl OrderNode {
         #[graphql(desc = "Page size, at most 100.", default = 20)] first: Option<i32>,
         #[graphql(desc = "Cursor of the last interaction already seen.")] after: Option<String>,
     ) -> ApiResult<Connection<String, super::archive::InteractionNode>> {
-        let actor = ctx.actor()?;
-        let page = super::page_request(first, after)?;
-        Ok(super::archive::interaction_connection(
-            ctx.services()
-                .interactions(
-                    &actor,
-                    domain::ports::InteractionFilter::Order(self.order.id),
-                    page,
-                )
-                .await?,
-        ))
+        super::on_heap(async move {
+            let actor = ctx.actor()?;
+            let page = super::page_request(first, after)?;
+            Ok(super::archive::interaction_connection(
+                ctx.services()
+                    .interactions(
+                        &actor,
+                        domain::ports::InteractionFilter::Order(self.order.id),
+                        page,
+                    )
+                    .await?,
+            ))
+        })
+        .await
     }
     /// Total minus the products' current standard cost (quantity x unit cost); null when a
     /// product has no cost recorded. Staff only: FORBIDDEN for CUSTOMER users.
