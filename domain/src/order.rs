@@ -385,11 +385,16 @@ impl Order {
 ///
 /// A page of fifty orders that shows their totals but not their lines need not read the lines:
 /// they are the costliest part of the page's statement. The total stored with the order stands
-/// in for [`Order::total`].
+/// in for [`Order::total`]. Nor does it read the order's details, the free texts and the JSON
+/// documents a list row does not show: decoding the review findings and the confirmation of
+/// fifty orders was a tenth of the page's instructions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrderSummary {
-    /// The order without its lines: `order.content.lines` is empty, so its
-    /// [`Order::total`] is zero. Use [`OrderSummary::total`].
+    /// The order's headline: identity, parties, currency, statuses, requested and expected
+    /// dates, payment terms, versions and timestamps. Its lines and details are left out:
+    /// `content.lines` and `findings` are empty; `confirmation`, `content.delivery_address`,
+    /// `content.customer_po`, `content.notes` and `cancel_reason` are `None`. Its
+    /// [`Order::total`] is therefore zero: use [`OrderSummary::total`].
     pub order: Order,
     /// The total stored when the order's lines were last written: the sum of its rounded line
     /// totals, as [`Order::total`] computes it from the lines.
@@ -397,11 +402,17 @@ pub struct OrderSummary {
 }
 
 impl OrderSummary {
-    /// The summary of a full order: its lines dropped, its computed total kept.
+    /// The summary of a full order: its lines and details dropped, its computed total kept.
     #[must_use]
     pub fn of(mut order: Order) -> Self {
         let total = order.total();
         order.content.lines = Vec::new();
+        order.content.delivery_address = None;
+        order.content.customer_po = None;
+        order.content.notes = None;
+        order.confirmation = None;
+        order.findings = Vec::new();
+        order.cancel_reason = None;
         Self { order, total }
     }
 }

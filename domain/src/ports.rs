@@ -290,8 +290,8 @@ pub trait OrderRepository: Send + Sync {
         page: PageRequest,
     ) -> impl Future<Output = Result<Page<Order>, RepoError>> + Send;
     /// Lists orders as [`list_orders`](Self::list_orders) does (same scope, filter, order and
-    /// pages), without their lines: each summary carries the order's stored total instead. For
-    /// lists that show no lines.
+    /// pages), without their lines and details ([`OrderSummary`]): each summary carries the
+    /// order's stored total instead. For lists that show neither.
     fn list_order_summaries(
         &self,
         scope: Scope,

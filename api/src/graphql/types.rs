@@ -374,16 +374,17 @@ impl ProductNode {
 /// An order.
 pub struct OrderNode {
     order: Order,
-    lines: Lines,
+    read: Read,
 }
 
-/// Whether an [`OrderNode`]'s order came with its lines.
-enum Lines {
-    /// `order.content.lines` are the order's lines.
-    Read,
-    /// A list that selected no field needing them did not read them: `order.content.lines` is
-    /// empty, and the total is the one stored with the order.
-    NotRead { total: Decimal },
+/// How much of an [`OrderNode`]'s order was read.
+enum Read {
+    /// All of it, lines included.
+    Full,
+    /// Its headline ([`OrderSummary`]): a list that selected no field needing the lines or the
+    /// details did not read them. `order.content.lines` is empty, and the total is the one
+    /// stored with the order.
+    Summary { total: Decimal },
 }
 
 impl OrderNode {
@@ -391,7 +392,7 @@ impl OrderNode {
     pub fn new(order: Order) -> Self {
         Self {
             order,
-            lines: Lines::Read,
+            read: Read::Full,
         }
     }
 
@@ -399,17 +400,17 @@ impl OrderNode {
     pub fn summary(summary: OrderSummary) -> Self {
         Self {
             order: summary.order,
-            lines: Lines::NotRead {
+            read: Read::Summary {
                 total: summary.total,
             },
         }
     }
 
-    /// The order with its lines. A node from a list that skipped them reads them now, batched
-    /// with the page's other nodes by the order loader; that happens only when the list's
-    /// look-ahead missed a field that needs them.
-    async fn with_lines(&self, ctx: &Context<'_>) -> ApiResult<Cow<'_, Order>> {
-        if matches!(self.lines, Lines::Read) {
+    /// The whole order, lines and details. A node from a list that skipped them reads them now,
+    /// batched with the page's other nodes by the order loader; that happens only when the
+    /// list's look-ahead ([`NEEDS_FULL_ORDER`]) missed a field that needs them.
+    async fn full(&self, ctx: &Context<'_>) -> ApiResult<Cow<'_, Order>> {
+        if matches!(self.read, Read::Full) {
             return Ok(Cow::Borrowed(&self.order));
         }
         ctx.loaders()
@@ -476,7 +477,7 @@ impl OrderNode {
     /// The lines, in order.
     async fn lines(&self, ctx: &Context<'_>) -> ApiResult<Vec<OrderLineNode>> {
         Ok(self
-            .with_lines(ctx)
+            .full(ctx)
             .await?
             .content
             .lines
@@ -490,9 +491,9 @@ impl OrderNode {
     }
     /// Sum of the line totals.
     async fn total(&self) -> MoneyNode {
-        let total = match self.lines {
-            Lines::Read => self.order.total(),
-            Lines::NotRead { total } => total,
+        let total = match self.read {
+            Read::Full => self.order.total(),
+            Read::Summary { total } => total,
         };
         MoneyNode::new(total, self.order.currency)
     }
@@ -501,44 +502,53 @@ impl OrderNode {
         self.order.content.requested_date
     }
     /// The delivery date promised at confirmation.
-    async fn promised_date(&self) -> Option<NaiveDate> {
-        self.order
+    async fn promised_date(&self, ctx: &Context<'_>) -> ApiResult<Option<NaiveDate>> {
+        Ok(self
+            .full(ctx)
+            .await?
             .confirmation
             .as_ref()
-            .and_then(|c| c.promised_date)
+            .and_then(|c| c.promised_date))
     }
     /// Where to deliver.
-    async fn delivery_address(&self) -> Option<&str> {
-        self.order.content.delivery_address.as_deref()
+    async fn delivery_address(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        Ok(self.full(ctx).await?.content.delivery_address.clone())
     }
     /// Payment terms of this order.
     async fn payment_terms(&self) -> String {
         self.order.content.payment_terms.to_string()
     }
     /// The customer's purchase-order reference.
-    async fn customer_po(&self) -> Option<&str> {
-        self.order.content.customer_po.as_deref()
+    async fn customer_po(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        Ok(self.full(ctx).await?.content.customer_po.clone())
     }
     /// Free notes.
-    async fn notes(&self) -> Option<&str> {
-        self.order.content.notes.as_deref()
+    async fn notes(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        Ok(self.full(ctx).await?.content.notes.clone())
     }
     /// The customer's confirmation, once recorded.
-    async fn confirmation(&self) -> Option<ConfirmationNode> {
-        self.order.confirmation.clone().map(ConfirmationNode::from)
+    async fn confirmation(&self, ctx: &Context<'_>) -> ApiResult<Option<ConfirmationNode>> {
+        Ok(self
+            .full(ctx)
+            .await?
+            .confirmation
+            .clone()
+            .map(ConfirmationNode::from))
     }
     /// Findings of the last review (on submit).
-    async fn review_findings(&self) -> Vec<FindingNode> {
-        self.order
+    async fn review_findings(&self, ctx: &Context<'_>) -> ApiResult<Vec<FindingNode>> {
+        Ok(self
+            .full(ctx)
+            .await?
             .findings
             .iter()
             .cloned()
             .map(FindingNode::from)
-            .collect()
+            .collect())
     }
     /// Why it was cancelled.
-    async fn cancel_reason(&self) -> Option<&str> {
-        self.order.cancel_reason.as_deref()
+    async fn cancel_reason(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        Ok(self.full(ctx).await?.cancel_reason.clone())
     }
     /// Optimistic-concurrency version; every mutation on the order takes it as `expectedVersion`.
     async fn version(&self) -> i64 {
@@ -597,8 +607,11 @@ impl OrderNode {
     }
     /// Whether delivery is at risk today: expected after the promised date, or the promised
     /// date passed while goods are still on their way.
-    async fn at_risk(&self) -> bool {
-        domain::tracking::is_at_risk(&self.order, crate::service::now().date_naive())
+    async fn at_risk(&self, ctx: &Context<'_>) -> ApiResult<bool> {
+        Ok(domain::tracking::is_at_risk(
+            &*self.full(ctx).await?,
+            crate::service::now().date_naive(),
+        ))
     }
     /// Production and logistics milestones, in the order they happened.
     async fn milestones(
@@ -743,7 +756,7 @@ impl OrderNode {
     /// product has no cost recorded. Staff only: FORBIDDEN for CUSTOMER users.
     async fn margin(&self, ctx: &Context<'_>) -> ApiResult<Option<MoneyNode>> {
         crate::service::staff_only(&ctx.actor()?, "margins")?;
-        let order = self.with_lines(ctx).await?;
+        let order = self.full(ctx).await?;
         let ids: Vec<domain::ProductId> =
             order.content.lines.iter().map(|l| l.product_id).collect();
         let products = ctx
@@ -980,6 +993,21 @@ impl StatusChangeNode {
     }
 }
 
+/// The fields of `Order` that read its lines or its details, which a summary leaves out
+/// ([`OrderSummary`]): a list that selects one of them reads whole orders.
+const NEEDS_FULL_ORDER: [&str; 10] = [
+    "lines",
+    "margin",
+    "promisedDate",
+    "deliveryAddress",
+    "customerPo",
+    "notes",
+    "confirmation",
+    "reviewFindings",
+    "cancelReason",
+    "atRisk",
+];
+
 /// Relay connection of orders.
 /// A page of the orders `actor` may see, as a connection, read as the query's selection needs:
 /// without the lines unless a node selects `lines` or `margin` (the lines are half of a list's
@@ -992,9 +1020,10 @@ pub async fn order_list(
     page: PageRequest,
 ) -> ApiResult<Connection<String, OrderNode>> {
     let look_ahead = ctx.look_ahead();
-    let needs_lines =
-        nodes_select(&look_ahead, &["lines"]) || nodes_select(&look_ahead, &["margin"]);
-    if needs_lines {
+    let needs_full = NEEDS_FULL_ORDER
+        .iter()
+        .any(|field| nodes_select(&look_ahead, &[field]));
+    if needs_full {
         let page = ctx.services().orders(actor, filter, page).await?;
         let orders: Vec<&Order> = page.items.iter().collect();
         prime_orders(ctx.loaders(), &look_ahead, &orders).await;

@@ -759,10 +759,10 @@ fn team_values(member: &Values, members: &[i64]) -> Option<Values> {
     Some(Values(values))
 }
 
-/// What a page of orders reads of each: the order row, or the order row and its lines.
+/// What a page of orders reads of each: the order's headline, or the order row and its lines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum PageRead {
-    /// The columns of `orders`.
+    /// The columns of `orders` but the details ([`summary_stand_in`]).
     Summaries,
     /// The columns of `orders` and [`LINES`].
     WithLines,
@@ -771,9 +771,32 @@ enum PageRead {
 impl PageRead {
     fn finish(self, select: Select<order::Entity>) -> Select<order::Entity> {
         match self {
-            Self::Summaries => select,
+            Self::Summaries => {
+                order::Column::iter().fold(select.select_only(), |select, column| {
+                    match summary_stand_in(column) {
+                        Some(empty) => select.column_as(Expr::cust(empty), column.as_str()),
+                        None => select.column(column),
+                    }
+                })
+            }
             Self::WithLines => select.column_as(Expr::cust(LINES), "lines"),
         }
+    }
+}
+
+/// What a summary ([`OrderSummary`]) reads in place of a detail column: the empty value of its
+/// type, as SQL without parameters (a team's remembered statement text must not change its
+/// values). The row decodes as an order without those details.
+fn summary_stand_in(column: order::Column) -> Option<&'static str> {
+    use order::Column as C;
+    match column {
+        C::DeliveryAddress | C::CustomerPo | C::Notes | C::Confirmation | C::CancelReason => {
+            Some("NULL")
+        }
+        C::Findings => Some("'[]'"),
+        // Read for searching only, never decoded into an order.
+        C::SearchText => Some("''"),
+        _ => None,
     }
 }
 
@@ -901,8 +924,11 @@ impl OrderRepository for Store {
         }) {
             Some(rows) => rows,
             None => {
-                self.models(query.into_select(), order_model_columns)
-                    .await?
+                self.models(
+                    PageRead::Summaries.finish(query.into_select()),
+                    order_model_columns,
+                )
+                .await?
             }
         };
         let summaries = rows

@@ -6,15 +6,16 @@ use tests::json::{data, pretty};
 use tests::{Backend, TestApp, spawn_app};
 
 use crate::fixtures::{
-    Shop, all_order_ids, complete_order_input, create_customer, create_order, create_product, dec,
-    decimal, id_of, line, move_order, orders_page, page_ids, submit, text, unique, update_draft,
-    version_of,
+    Shop, all_order_ids, complete_order_input, confirm_order, create_customer, create_order,
+    create_product, dec, decimal, id_of, in_days, line, move_order, order_in, orders_page,
+    page_ids, submit, text, unique, update_draft, version_of,
 };
 
 backend_tests!(
     paging_through_orders_with_cursors_returns_each_order_once_newest_first,
     order_filters_by_status_and_customer_narrow_the_list,
     a_list_shows_the_same_totals_whether_or_not_it_selects_the_lines,
+    a_list_shows_each_orders_details_as_the_order_itself_does,
 );
 
 /// Seven drafts by the rep: five for the shop's customer, then two for a second customer of the
@@ -281,4 +282,108 @@ async fn a_list_shows_the_same_totals_whether_or_not_it_selects_the_lines(backen
             .map(|(_, _, lines)| lines.clone().unwrap())
             .collect::<Vec<_>>()
     );
+}
+
+/// The order fields a list reads only when they are selected (the order's details): each, asked
+/// of a list alone or all together, is what `order(id)` says for every listed order.
+async fn a_list_shows_each_orders_details_as_the_order_itself_does(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let shop = Shop::open(&app).await;
+    let token = &shop.rep.token;
+    let input = |extra: Value| {
+        let mut input = complete_order_input(&shop.customer_id, vec![line(&shop.product_id, "2")]);
+        for (key, value) in extra.as_object().expect("an object") {
+            input[key] = value.clone();
+        }
+        input
+    };
+    // Notes and the customer's PO on a draft; a review finding (too soon for the lead time); a
+    // confirmation with its promised date; a cancellation's reason.
+    create_order(
+        &app,
+        token,
+        input(json!({ "customerPo": "PO-4711", "notes": "Call the dock first" })),
+    )
+    .await;
+    let too_soon = create_order(&app, token, input(json!({ "requestedDate": in_days(1) }))).await;
+    submit(&app, token, &too_soon, "PENDING_APPROVAL").await;
+    let approved = submit(
+        &app,
+        token,
+        &create_order(&app, token, input(json!({}))).await,
+        "APPROVED",
+    )
+    .await;
+    order_in(
+        &confirm_order(&app, token, &approved, "EMAIL").await,
+        "confirmOrder",
+    );
+    let withdrawn = create_order(&app, token, input(json!({}))).await;
+    move_order(
+        &app,
+        token,
+        &withdrawn,
+        "CANCELLED",
+        Some("The customer withdrew"),
+    )
+    .await;
+
+    let details = [
+        "notes",
+        "customerPo",
+        "deliveryAddress",
+        "cancelReason",
+        "promisedDate",
+        "atRisk",
+        "confirmation { confirmedBy channel reference promisedDate }",
+        "reviewFindings { code severity message }",
+    ];
+    let listed = |selection: String| {
+        let app = &app;
+        async move {
+            let body = app
+                .gql(
+                    &format!("{{ orders(first: 10) {{ nodes {{ id {selection} }} }} }}"),
+                    json!(null),
+                    Some(token),
+                )
+                .await;
+            let nodes = data(&body)["orders"]["nodes"]
+                .as_array()
+                .unwrap_or_else(|| panic!("no nodes: {}", pretty(&body)))
+                .clone();
+            assert_eq!(nodes.len(), 4, "{}", pretty(&body));
+            nodes
+        }
+    };
+    let all = details.join(" ");
+    let together = listed(all.clone()).await;
+    for node in &together {
+        let body = app
+            .gql(
+                &format!("query($id: ID!) {{ order(id: $id) {{ id {all} }} }}"),
+                json!({ "id": id_of(node) }),
+                Some(token),
+            )
+            .await;
+        assert_eq!(*node, data(&body)["order"], "{}", pretty(&body));
+    }
+    for detail in details {
+        let alone = listed(detail.to_owned()).await;
+        let field = detail.split(' ').next().expect("a field name");
+        for (node, whole) in alone.iter().zip(&together) {
+            assert_eq!(node["id"], whole["id"]);
+            assert_eq!(node[field], whole[field], "{field} of {}", pretty(node));
+        }
+        if field != "atRisk" {
+            assert!(
+                together
+                    .iter()
+                    .any(|node| !node[field].is_null() && node[field] != json!([])),
+                "no listed order has {field}: the comparison would prove nothing"
+            );
+        }
+    }
+    assert_eq!(together[0]["cancelReason"], "The customer withdrew");
+    assert_eq!(together[3]["notes"], "Call the dock first");
 }
