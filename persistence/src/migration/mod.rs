@@ -12,6 +12,7 @@ mod m20261127_000006_analytics;
 mod m20261127_000007_cash_analytics;
 mod m20261127_000008_covering_indexes;
 mod m20261127_000009_payment_owners;
+mod m20261128_000010_rep_status_index;
 
 /// All migrations, oldest first.
 pub struct Migrator;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000007_cash_analytics::Migration),
             Box::new(m20261127_000008_covering_indexes::Migration),
             Box::new(m20261127_000009_payment_owners::Migration),
+            Box::new(m20261128_000010_rep_status_index::Migration),
         ]
     }
 }
