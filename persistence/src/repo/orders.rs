@@ -706,15 +706,13 @@ impl PageQuery {
         for member_page in pages {
             merged.union(UnionType::All, member_page);
         }
-        let team_page = Query::select()
-            .column(order::Column::Id)
-            .from_subquery(merged, Alias::new("team"))
-            .order_by(order::Column::Id, sea_orm::Order::Desc)
-            .limit(fetch_limit(page))
-            .take();
+        // The page is the newest of the members' pages. SQLite walks the ids of `IN` newest
+        // first and stops at the limit; limiting the union in a subquery of its own instead
+        // made it sort each member's page to merge them.
         order::Entity::find()
-            .filter(order::Column::Id.in_subquery(team_page))
+            .filter(order::Column::Id.in_subquery(merged))
             .order_by_desc(order::Column::Id)
+            .limit(fetch_limit(page))
     }
 }
 
