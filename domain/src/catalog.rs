@@ -133,6 +133,29 @@ pub struct Customer {
     pub version: i64,
 }
 
+/// A customer as a list of orders shows it
+/// ([`CustomerRepository::customer_summaries_by_ids`](crate::ports::CustomerRepository::customer_summaries_by_ids)).
+///
+/// A page of fifty orders shows each order's customer by name; decoding every customer's
+/// contacts, addresses and preferences (JSON documents) for it was 4 % of the page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomerSummary {
+    /// The customer without its documents: `profile.contacts` and `profile.addresses` are
+    /// empty and `profile.preferences` is the default. Everything else is as stored.
+    pub customer: Customer,
+}
+
+impl CustomerSummary {
+    /// The summary of a whole customer: its documents dropped.
+    #[must_use]
+    pub fn of(mut customer: Customer) -> Self {
+        customer.profile.contacts = Vec::new();
+        customer.profile.addresses = Vec::new();
+        customer.profile.preferences = Preferences::default();
+        Self { customer }
+    }
+}
+
 /// The editable part of a customer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CustomerProfile {

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use crate::archive::{Interaction, NewInteraction, NoteVisibility, OrderNote};
-use crate::catalog::{Customer, CustomerProfile, Product, ProductDetails};
+use crate::catalog::{Customer, CustomerProfile, CustomerSummary, Product, ProductDetails};
 use crate::event::{OrderEventKind, StoredEvent};
 use crate::ids::{CustomerId, OrderId, ProductId, UserId};
 use crate::lifecycle::OrderStatus;
@@ -212,6 +212,12 @@ pub trait CustomerRepository: Send + Sync {
         &self,
         ids: &[CustomerId],
     ) -> impl Future<Output = Result<Vec<Customer>, RepoError>> + Send;
+    /// Batch lookup of [`CustomerSummary`]s: the customers without their contacts, addresses
+    /// and preferences, for lists that show none of them.
+    fn customer_summaries_by_ids(
+        &self,
+        ids: &[CustomerId],
+    ) -> impl Future<Output = Result<Vec<CustomerSummary>, RepoError>> + Send;
     /// Lists customers visible in `scope`, newest first. MUST apply scope and filter in the query.
     fn list_customers(
         &self,

@@ -161,7 +161,7 @@ pub(super) async fn visible_customer(
 ) -> ApiResult<Option<CustomerNode>> {
     let actor = ctx.actor()?;
     match ctx.services().customer(ctx.loaders(), &actor, id).await {
-        Ok(customer) => Ok(Some(CustomerNode(customer))),
+        Ok(customer) => Ok(Some(CustomerNode::from(customer))),
         Err(ApiError::NotFound(_)) => Ok(None),
         Err(e) => Err(e),
     }

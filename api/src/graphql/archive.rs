@@ -261,7 +261,7 @@ impl InteractionNode {
     /// The customer.
     async fn customer(&self, ctx: &Context<'_>) -> ApiResult<CustomerNode> {
         let actor = ctx.actor()?;
-        Ok(CustomerNode(
+        Ok(CustomerNode::from(
             ctx.services()
                 .customer(ctx.loaders(), &actor, self.0.details.customer_id)
                 .await?,
@@ -348,7 +348,7 @@ impl FollowUpNode {
             FollowUp::StaleOrder { order, .. } => order.customer_id,
         };
         let actor = ctx.actor()?;
-        Ok(CustomerNode(
+        Ok(CustomerNode::from(
             ctx.services().customer(ctx.loaders(), &actor, id).await?,
         ))
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use domain::archive::OrderNote;
-use domain::catalog::{Customer, Product};
+use domain::catalog::{Customer, CustomerSummary, Product};
 use domain::order::Order;
 use domain::ports::{
     ArchiveRepository, CustomerRepository, OrderRepository, ProductRepository,
@@ -52,6 +52,33 @@ impl Loader<CustomerId> for StoreLoader {
             .await
             .map_err(|e| LoadError(e.to_string()))?;
         Ok(rows.into_iter().map(|c| (c.id, Arc::new(c))).collect())
+    }
+}
+
+/// A customer as a list of orders shows it: the loader key of [`CustomerSummary`]s, whose
+/// contacts, addresses and preferences are not read (a customer's node reads the whole
+/// customer by its [`CustomerId`] when a field shows them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CustomerCard(pub CustomerId);
+
+/// Shared like whole customers. A whole customer fed under this key serves as its summary.
+impl Loader<CustomerCard> for StoreLoader {
+    type Value = Arc<Customer>;
+    type Error = LoadError;
+    async fn load(
+        &self,
+        keys: &[CustomerCard],
+    ) -> Result<HashMap<CustomerCard, Arc<Customer>>, LoadError> {
+        let ids: Vec<CustomerId> = keys.iter().map(|key| key.0).collect();
+        let rows = self
+            .0
+            .customer_summaries_by_ids(&ids)
+            .await
+            .map_err(|e| LoadError(e.to_string()))?;
+        Ok(rows
+            .into_iter()
+            .map(|CustomerSummary { customer }| (CustomerCard(customer.id), Arc::new(customer)))
+            .collect())
     }
 }
 
@@ -206,8 +233,8 @@ pub async fn prime_orders(
     orders: &[&Order],
 ) {
     let selected = |path: &[&str]| nodes_select(page, path);
-    let customers: Vec<CustomerId> = if selected(&["customer"]) {
-        orders.iter().map(|o| o.customer_id).collect()
+    let customers: Vec<CustomerCard> = if selected(&["customer"]) {
+        orders.iter().map(|o| CustomerCard(o.customer_id)).collect()
     } else {
         Vec::new()
     };

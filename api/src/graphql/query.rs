@@ -84,7 +84,7 @@ impl CoreQuery {
     ) -> ApiResult<CustomerNode> {
         let actor = ctx.actor()?;
         let id = CustomerId(parse_id("id", &id)?);
-        Ok(CustomerNode(
+        Ok(CustomerNode::from(
             ctx.services().customer(ctx.loaders(), &actor, id).await?,
         ))
     }

@@ -202,7 +202,7 @@ impl InvoiceNode {
     /// The customer billed.
     async fn customer(&self, ctx: &Context<'_>) -> ApiResult<CustomerNode> {
         let actor = ctx.actor()?;
-        Ok(CustomerNode(
+        Ok(CustomerNode::from(
             ctx.services()
                 .customer(ctx.loaders(), &actor, self.0.details.customer_id)
                 .await?,
@@ -464,7 +464,7 @@ impl AgingRowNode {
             return Ok(None);
         }
         let actor = ctx.actor()?;
-        Ok(Some(CustomerNode(
+        Ok(Some(CustomerNode::from(
             ctx.services()
                 .customer(ctx.loaders(), &actor, CustomerId(self.row.key))
                 .await?,

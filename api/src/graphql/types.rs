@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 
 use super::ContextExt;
 use super::error::{ApiError, ApiResult};
-use super::loaders::{nodes_select, prime_orders};
+use super::loaders::{CustomerCard, nodes_select, prime_orders};
 use super::scalars::{Dec, money_amount};
 use crate::service::user;
 
@@ -175,12 +175,49 @@ impl UserNode {
 }
 
 /// A customer company.
-pub struct CustomerNode(pub std::sync::Arc<Customer>);
+pub struct CustomerNode {
+    customer: std::sync::Arc<Customer>,
+    /// The customer's contacts, addresses and preferences were read: it is not a
+    /// [`CustomerSummary`](domain::catalog::CustomerSummary)'s.
+    whole: bool,
+}
+
+/// The node of a whole customer, shared (as the loader hands it out).
+impl From<std::sync::Arc<Customer>> for CustomerNode {
+    fn from(customer: std::sync::Arc<Customer>) -> Self {
+        Self {
+            customer,
+            whole: true,
+        }
+    }
+}
 
 impl CustomerNode {
     /// The node of a customer read on its own (orders' customers come shared from the loader).
     pub fn new(customer: Customer) -> Self {
-        Self(std::sync::Arc::new(customer))
+        Self::from(std::sync::Arc::new(customer))
+    }
+
+    /// The node of a customer read as a list of orders shows it, without its documents
+    /// ([`CustomerCard`]).
+    pub fn summary(customer: std::sync::Arc<Customer>) -> Self {
+        Self {
+            customer,
+            whole: false,
+        }
+    }
+
+    /// The whole customer. A summary's node reads it now through the customer loader (batched
+    /// with the page's other customers); only the fields that show the documents ask.
+    async fn whole(&self, ctx: &Context<'_>) -> ApiResult<std::sync::Arc<Customer>> {
+        if self.whole {
+            return Ok(self.customer.clone());
+        }
+        ctx.loaders()
+            .load_one(self.customer.id)
+            .await
+            .map_err(|e| ApiError::Internal(e.0))?
+            .ok_or_else(|| ApiError::Internal(format!("customer {} is gone", self.customer.id)))
     }
 }
 
@@ -189,53 +226,56 @@ impl CustomerNode {
 impl CustomerNode {
     /// Identity.
     async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+        ID(self.customer.id.to_string())
     }
     /// Company name.
     async fn name(&self) -> &str {
-        &self.0.profile.name
+        &self.customer.profile.name
     }
     /// Main contact e-mail.
     async fn email(&self) -> Option<&str> {
-        self.0.profile.email.as_deref()
+        self.customer.profile.email.as_deref()
     }
     /// Main phone.
     async fn phone(&self) -> Option<&str> {
-        self.0.profile.phone.as_deref()
+        self.customer.profile.phone.as_deref()
     }
     /// Default delivery address.
     async fn address(&self) -> Option<&str> {
-        self.0.profile.address.as_deref()
+        self.customer.profile.address.as_deref()
     }
     /// The sales rep who owns the customer.
     async fn owner_rep(&self, ctx: &Context<'_>) -> ApiResult<UserNode> {
         Ok(UserNode(
-            user(ctx.loaders(), self.0.profile.owner_rep_id).await?,
+            user(ctx.loaders(), self.customer.profile.owner_rep_id).await?,
         ))
     }
     /// Tier or segment.
     async fn tier(&self) -> Option<&str> {
-        self.0.profile.tier.as_deref()
+        self.customer.profile.tier.as_deref()
     }
     /// Free tags.
     async fn tags(&self) -> &[String] {
-        &self.0.profile.tags
+        &self.customer.profile.tags
     }
     /// Invoicing currency.
     async fn currency(&self) -> &str {
-        self.0.profile.currency.as_str()
+        self.customer.profile.currency.as_str()
     }
     /// Credit limit.
     async fn credit_limit(&self) -> MoneyNode {
-        MoneyNode::new(self.0.profile.credit_limit, self.0.profile.currency)
+        MoneyNode::new(
+            self.customer.profile.credit_limit,
+            self.customer.profile.currency,
+        )
     }
     /// Default payment terms: PREPAID, NET_<days> or DEPOSIT_<percent>_NET_<days>.
     async fn payment_terms(&self) -> String {
-        self.0.profile.payment_terms.to_string()
+        self.customer.profile.payment_terms.to_string()
     }
     /// Optimistic-concurrency version; pass it as `expectedVersion` to `updateCustomer`.
     async fn version(&self) -> i64 {
-        self.0.version
+        self.customer.version
     }
     /// The customer's orders visible to the caller, newest first.
     #[graphql(complexity = "super::list_complexity(first, child_complexity)")]
@@ -248,7 +288,7 @@ impl CustomerNode {
         super::on_heap(async move {
             let actor = ctx.actor()?;
             let filter = domain::ports::OrderFilter {
-                customer_id: Some(self.0.id),
+                customer_id: Some(self.customer.id),
                 ..Default::default()
             };
             order_list(ctx, &actor, &filter, super::page_request(first, after)?).await
@@ -256,18 +296,20 @@ impl CustomerNode {
         .await
     }
     /// People at the customer.
-    async fn contacts(&self) -> Vec<super::archive::ContactNode> {
-        self.0.profile.contacts.iter().map(Into::into).collect()
+    async fn contacts(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::archive::ContactNode>> {
+        let customer = self.whole(ctx).await?;
+        Ok(customer.profile.contacts.iter().map(Into::into).collect())
     }
     /// Named addresses (sites, warehouses, billing).
-    async fn addresses(&self) -> Vec<super::archive::AddressNode> {
-        self.0.profile.addresses.iter().map(Into::into).collect()
+    async fn addresses(&self, ctx: &Context<'_>) -> ApiResult<Vec<super::archive::AddressNode>> {
+        let customer = self.whole(ctx).await?;
+        Ok(customer.profile.addresses.iter().map(Into::into).collect())
     }
     /// How the customer likes to be served. Staff only: FORBIDDEN for CUSTOMER users.
     async fn preferences(&self, ctx: &Context<'_>) -> ApiResult<super::archive::PreferencesNode> {
         crate::service::staff_only(&ctx.actor()?, "preferences")?;
         Ok(super::archive::PreferencesNode(
-            self.0.profile.preferences.clone(),
+            self.whole(ctx).await?.profile.preferences.clone(),
         ))
     }
     /// Purchase history derived from the orders the customer committed to.
@@ -278,7 +320,7 @@ impl CustomerNode {
         super::on_heap(async move {
             Ok(super::archive::PurchaseHistoryNode(
                 ctx.services()
-                    .purchase_history(self.0.id, self.0.profile.currency)
+                    .purchase_history(self.customer.id, self.customer.profile.currency)
                     .await?,
             ))
         })
@@ -290,7 +332,7 @@ impl CustomerNode {
         ctx: &Context<'_>,
     ) -> ApiResult<super::settlement::PaymentBehaviourNode> {
         super::on_heap(async move {
-            super::settlement::customer_payment_behaviour(ctx, self.0.id).await
+            super::settlement::customer_payment_behaviour(ctx, self.customer.id).await
         })
         .await
     }
@@ -309,7 +351,7 @@ impl CustomerNode {
                 ctx.services()
                     .interactions(
                         &actor,
-                        domain::ports::InteractionFilter::Customer(self.0.id),
+                        domain::ports::InteractionFilter::Customer(self.customer.id),
                         page,
                     )
                     .await?,
@@ -437,13 +479,13 @@ impl OrderNode {
     async fn customer(&self, ctx: &Context<'_>) -> ApiResult<CustomerNode> {
         let customer = ctx
             .loaders()
-            .load_one(self.order.customer_id)
+            .load_one(CustomerCard(self.order.customer_id))
             .await
             .map_err(|e| ApiError::Internal(e.0))?
             .ok_or_else(|| {
                 ApiError::Internal(format!("order {} has no customer", self.order.id))
             })?;
-        Ok(CustomerNode(customer))
+        Ok(CustomerNode::summary(customer))
     }
     /// The owning sales rep.
     async fn sales_rep(&self, ctx: &Context<'_>) -> ApiResult<UserNode> {

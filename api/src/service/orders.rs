@@ -77,9 +77,15 @@ impl Services {
         // The rep (for the visibility check and `salesRep`) and the customer came with the
         // order: later loads of either in this request cost no statement.
         loaders.feed_one(found.sales_rep.id, found.sales_rep).await;
+        // Whole, it serves as the order's customer summary too (`Order.customer`).
+        let customer = std::sync::Arc::new(found.customer);
         loaders
-            .feed_one(found.customer.id, std::sync::Arc::new(found.customer))
+            .feed_one(
+                crate::graphql::loaders::CustomerCard(customer.id),
+                customer.clone(),
+            )
             .await;
+        loaders.feed_one(customer.id, customer).await;
         let order = found.order;
         let owner = Self::ownership(loaders, order.customer_id, order.sales_rep_id).await?;
         if actor.can_see(&owner) {

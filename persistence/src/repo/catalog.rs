@@ -1,7 +1,10 @@
 //! Customers and products.
 
 use chrono::{DateTime, Utc};
-use domain::catalog::{Customer, CustomerProfile, PaymentTerms, Product, ProductDetails, Sku};
+use domain::catalog::{
+    Customer, CustomerProfile, CustomerSummary, PaymentTerms, Preferences, Product, ProductDetails,
+    Sku,
+};
 use domain::money::{Currency, Money};
 use domain::ports::{
     CustomerFilter, CustomerRepository, Page, PageRequest, ProductFilter, ProductRepository,
@@ -11,8 +14,8 @@ use domain::user::Scope;
 use domain::{CustomerId, ProductId, UserId};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IdenStatic, Iterable, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 
 use super::{corrupt, fetch_limit, into_page, search_condition, search_key};
@@ -23,30 +26,48 @@ use crate::store::{Store, storage, unique};
 impl TryFrom<customer::Model> for Customer {
     type Error = RepoError;
     fn try_from(row: customer::Model) -> Result<Self, RepoError> {
-        Ok(Customer {
-            id: CustomerId(row.id),
-            profile: CustomerProfile {
-                name: row.name,
-                email: row.email,
-                phone: row.phone,
-                address: row.address,
-                owner_rep_id: UserId(row.owner_rep_id),
-                tier: row.tier,
-                tags: serde_json::from_str(&row.tags).map_err(|e| corrupt("customer tags", e))?,
-                currency: Currency::parse(&row.currency).map_err(|e| corrupt("currency", e))?,
-                credit_limit: from_scaled(row.credit_limit_e4, MONEY_SCALE),
-                payment_terms: PaymentTerms::parse(&row.payment_terms)
-                    .map_err(|e| corrupt("payment terms", e))?,
-                contacts: serde_json::from_str(&row.contacts)
-                    .map_err(|e| corrupt("customer contacts", e))?,
-                addresses: serde_json::from_str(&row.addresses)
-                    .map_err(|e| corrupt("customer addresses", e))?,
-                preferences: serde_json::from_str(&row.preferences)
-                    .map_err(|e| corrupt("customer preferences", e))?,
-            },
-            version: row.version,
-        })
+        customer_from_row(row, Documents::Read)
     }
+}
+
+/// Whether a customer row carries the contacts, addresses and preferences documents.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Documents {
+    Read,
+    /// A [`CustomerSummary`]'s row: the columns hold stand-ins, not decoded.
+    Skipped,
+}
+
+fn customer_from_row(row: customer::Model, documents: Documents) -> Result<Customer, RepoError> {
+    let (contacts, addresses, preferences) = match documents {
+        Documents::Read => (
+            serde_json::from_str(&row.contacts).map_err(|e| corrupt("customer contacts", e))?,
+            serde_json::from_str(&row.addresses).map_err(|e| corrupt("customer addresses", e))?,
+            serde_json::from_str(&row.preferences)
+                .map_err(|e| corrupt("customer preferences", e))?,
+        ),
+        Documents::Skipped => (Vec::new(), Vec::new(), Preferences::default()),
+    };
+    Ok(Customer {
+        id: CustomerId(row.id),
+        profile: CustomerProfile {
+            name: row.name,
+            email: row.email,
+            phone: row.phone,
+            address: row.address,
+            owner_rep_id: UserId(row.owner_rep_id),
+            tier: row.tier,
+            tags: serde_json::from_str(&row.tags).map_err(|e| corrupt("customer tags", e))?,
+            currency: Currency::parse(&row.currency).map_err(|e| corrupt("currency", e))?,
+            credit_limit: from_scaled(row.credit_limit_e4, MONEY_SCALE),
+            payment_terms: PaymentTerms::parse(&row.payment_terms)
+                .map_err(|e| corrupt("payment terms", e))?,
+            contacts,
+            addresses,
+            preferences,
+        },
+        version: row.version,
+    })
 }
 
 fn customer_columns(profile: &CustomerProfile) -> Result<customer::ActiveModel, RepoError> {
@@ -200,6 +221,37 @@ impl CustomerRepository for Store {
             .await?
             .into_iter()
             .map(Customer::try_from)
+            .collect()
+    }
+
+    async fn customer_summaries_by_ids(
+        &self,
+        ids: &[CustomerId],
+    ) -> Result<Vec<CustomerSummary>, RepoError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The documents' columns read as empty text (no bound values), never decoded.
+        let select = customer::Column::iter()
+            .fold(
+                customer::Entity::find().select_only(),
+                |select, column| match column {
+                    customer::Column::Contacts
+                    | customer::Column::Addresses
+                    | customer::Column::Preferences => {
+                        select.column_as(Expr::cust("''"), column.as_str())
+                    }
+                    _ => select.column(column),
+                },
+            )
+            .filter(customer::Column::Id.is_in(ids.iter().map(|id| id.0)));
+        self.models(select, super::rows::customer_columns)
+            .await?
+            .into_iter()
+            .map(|row| {
+                customer_from_row(row, Documents::Skipped)
+                    .map(|customer| CustomerSummary { customer })
+            })
             .collect()
     }
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use domain::archive::{Channel, Direction, NewInteraction, NoteVisibility};
-use domain::catalog::{Contact, Customer, CustomerAddress, Preferences};
+use domain::catalog::{Contact, Customer, CustomerAddress, CustomerSummary, Preferences};
 use domain::lifecycle::{OrderCommand, OrderStatus, PaymentStatus, decide};
 use domain::order::{Confirmation, ConfirmationChannel, Order};
 use domain::ports::{
@@ -288,6 +288,19 @@ async fn a_profile_with_contacts_addresses_and_preferences_round_trips_exactly(s
         store.customers_by_ids(&[created.id]).await.unwrap(),
         vec![created.clone()]
     );
+    // A summary is the same customer without its documents, the rest read as stored.
+    let summaries = store
+        .customer_summaries_by_ids(&[created.id, desk.customer.id])
+        .await
+        .unwrap();
+    let mut expected = vec![
+        CustomerSummary::of(created.clone()),
+        CustomerSummary::of(desk.customer.clone()),
+    ];
+    expected.sort_by_key(|s| s.customer.id);
+    let mut summaries = summaries;
+    summaries.sort_by_key(|s| s.customer.id);
+    assert_eq!(summaries, expected);
     let listed = store
         .list_customers(
             Scope::Rep(desk.rep.id),

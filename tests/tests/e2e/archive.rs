@@ -444,6 +444,29 @@ async fn contacts_addresses_and_preferences_round_trip_and_an_update_that_leaves
     });
     assert_eq!(created["preferences"], preferences);
     assert_eq!(fetch_customer(&app, &rep.token, &id).await, created);
+    // A list of orders reads its customers without these documents unless a field shows them:
+    // the same customer, documents included, whether they are asked for alone or not.
+    create_order(
+        &app,
+        &rep.token,
+        complete_order_input(&id, vec![line(&shop.product_id, "1")]),
+    )
+    .await;
+    for selection in [CUSTOMER_FIELDS, "id contacts { name role phone email wechatId }"] {
+        let body = app
+            .gql(
+                &format!("{{ orders(first: 5) {{ nodes {{ customer {{ {selection} }} }} }} }}"),
+                json!(null),
+                Some(&rep.token),
+            )
+            .await;
+        let listed = &data(&body)["orders"]["nodes"][0]["customer"];
+        assert_eq!(listed["id"], id.as_str(), "{}", pretty(&body));
+        assert_eq!(listed["contacts"], contacts, "{}", pretty(&body));
+        if selection == CUSTOMER_FIELDS {
+            assert_eq!(*listed, created, "{}", pretty(&body));
+        }
+    }
 
     // A client that does not know the lists saves the profile it knows: they stay.
     let body = update_customer_raw(
