@@ -452,7 +452,10 @@ async fn contacts_addresses_and_preferences_round_trip_and_an_update_that_leaves
         complete_order_input(&id, vec![line(&shop.product_id, "1")]),
     )
     .await;
-    for selection in [CUSTOMER_FIELDS, "id contacts { name role phone email wechatId }"] {
+    for selection in [
+        CUSTOMER_FIELDS,
+        "id contacts { name role phone email wechatId }",
+    ] {
         let body = app
             .gql(
                 &format!("{{ orders(first: 5) {{ nodes {{ customer {{ {selection} }} }} }} }}"),
