@@ -269,16 +269,10 @@ impl InteractionNode {
     }
     /// The order it was about, if any.
     async fn order(&self, ctx: &Context<'_>) -> ApiResult<Option<OrderNode>> {
-        super::on_heap(async move {
-            let Some(id) = self.0.details.order_id else {
-                return Ok(None);
-            };
-            let actor = ctx.actor()?;
-            Ok(Some(OrderNode::new(
-                ctx.services().order(ctx.loaders(), &actor, id).await?,
-            )))
-        })
-        .await
+        match self.0.details.order_id {
+            Some(id) => Ok(Some(super::types::order_node(ctx, id).await?)),
+            None => Ok(None),
+        }
     }
     /// Who logged it (and owes the follow-up).
     async fn logged_by(&self, ctx: &Context<'_>) -> ApiResult<UserNode> {
@@ -308,6 +302,24 @@ impl InteractionNode {
     async fn follow_up_done_at(&self) -> Option<DateTime<Utc>> {
         self.0.follow_up_done_at
     }
+}
+
+/// A page of the interactions `filter` names that the caller may see, for the `interactions`
+/// field of a customer and of an order. Boxed: see [`on_heap`](super::on_heap).
+pub async fn interactions_of(
+    ctx: &Context<'_>,
+    filter: domain::ports::InteractionFilter,
+    first: Option<i32>,
+    after: Option<String>,
+) -> ApiResult<Connection<String, InteractionNode>> {
+    super::on_heap(async move {
+        let actor = ctx.actor()?;
+        let page = super::page_request(first, after)?;
+        Ok(interaction_connection(
+            ctx.services().interactions(&actor, filter, page).await?,
+        ))
+    })
+    .await
 }
 
 /// Relay connection of interactions.
@@ -354,21 +366,13 @@ impl FollowUpNode {
     }
     /// The order concerned: the stale order, or the order the interaction was about.
     async fn order(&self, ctx: &Context<'_>) -> ApiResult<Option<OrderNode>> {
-        super::on_heap(async move {
-            match &self.0 {
-                FollowUp::StaleOrder { order, .. } => Ok(Some(OrderNode::new((**order).clone()))),
-                FollowUp::Interaction(i) => match i.details.order_id {
-                    Some(id) => {
-                        let actor = ctx.actor()?;
-                        Ok(Some(OrderNode::new(
-                            ctx.services().order(ctx.loaders(), &actor, id).await?,
-                        )))
-                    }
-                    None => Ok(None),
-                },
-            }
-        })
-        .await
+        match &self.0 {
+            FollowUp::StaleOrder { order, .. } => Ok(Some(OrderNode::new((**order).clone()))),
+            FollowUp::Interaction(i) => match i.details.order_id {
+                Some(id) => Ok(Some(super::types::order_node(ctx, id).await?)),
+                None => Ok(None),
+            },
+        }
     }
     /// The interaction that set the follow-up (INTERACTION only).
     async fn interaction(&self) -> Option<InteractionNode> {

@@ -189,15 +189,7 @@ impl InvoiceNode {
     }
     /// The order billed.
     async fn order(&self, ctx: &Context<'_>) -> ApiResult<OrderNode> {
-        super::on_heap(async move {
-            let actor = ctx.actor()?;
-            Ok(OrderNode::new(
-                ctx.services()
-                    .order(ctx.loaders(), &actor, self.0.details.order_id)
-                    .await?,
-            ))
-        })
-        .await
+        super::types::order_node(ctx, self.0.details.order_id).await
     }
     /// The customer billed.
     async fn customer(&self, ctx: &Context<'_>) -> ApiResult<CustomerNode> {

@@ -203,15 +203,7 @@ impl ExceptionNode {
     }
     /// The order.
     async fn order(&self, ctx: &Context<'_>) -> ApiResult<OrderNode> {
-        super::on_heap(async move {
-            let actor = ctx.actor()?;
-            Ok(OrderNode::new(
-                ctx.services()
-                    .order(ctx.loaders(), &actor, self.0.details.order_id)
-                    .await?,
-            ))
-        })
-        .await
+        super::types::order_node(ctx, self.0.details.order_id).await
     }
     /// What kind.
     async fn kind(&self) -> ExceptionKindGql {
@@ -331,15 +323,7 @@ impl ChangeRequestNode {
     }
     /// The order.
     async fn order(&self, ctx: &Context<'_>) -> ApiResult<OrderNode> {
-        super::on_heap(async move {
-            let actor = ctx.actor()?;
-            Ok(OrderNode::new(
-                ctx.services()
-                    .order(ctx.loaders(), &actor, self.0.details.order_id)
-                    .await?,
-            ))
-        })
-        .await
+        super::types::order_node(ctx, self.0.details.order_id).await
     }
     /// Proposed line edits, additions (no `lineId`) and removals (quantity 0).
     async fn lines(&self) -> Vec<ProposedLineNode> {

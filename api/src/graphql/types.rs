@@ -344,19 +344,12 @@ impl CustomerNode {
         #[graphql(desc = "Page size, at most 100.", default = 20)] first: Option<i32>,
         #[graphql(desc = "Cursor of the last interaction already seen.")] after: Option<String>,
     ) -> ApiResult<Connection<String, super::archive::InteractionNode>> {
-        super::on_heap(async move {
-            let actor = ctx.actor()?;
-            let page = super::page_request(first, after)?;
-            Ok(super::archive::interaction_connection(
-                ctx.services()
-                    .interactions(
-                        &actor,
-                        domain::ports::InteractionFilter::Customer(self.customer.id),
-                        page,
-                    )
-                    .await?,
-            ))
-        })
+        super::archive::interactions_of(
+            ctx,
+            domain::ports::InteractionFilter::Customer(self.customer.id),
+            first,
+            after,
+        )
         .await
     }
 }
@@ -462,6 +455,19 @@ impl OrderNode {
             .map(Cow::Owned)
             .ok_or_else(|| ApiError::Internal(format!("order {} is gone", self.order.id)))
     }
+}
+
+/// The order `id` as the caller may see it, for the `order` field of the nodes that refer to
+/// one (exceptions, change requests, invoices, interactions, follow-ups). Boxed: see
+/// [`on_heap`](super::on_heap).
+pub async fn order_node(ctx: &Context<'_>, id: domain::OrderId) -> ApiResult<OrderNode> {
+    super::on_heap(async move {
+        let actor = ctx.actor()?;
+        Ok(OrderNode::new(
+            ctx.services().order(ctx.loaders(), &actor, id).await?,
+        ))
+    })
+    .await
 }
 
 // `serial`: async-graphql resolves an object's fields concurrently through a `FuturesUnordered`
@@ -787,19 +793,12 @@ impl OrderNode {
         #[graphql(desc = "Page size, at most 100.", default = 20)] first: Option<i32>,
         #[graphql(desc = "Cursor of the last interaction already seen.")] after: Option<String>,
     ) -> ApiResult<Connection<String, super::archive::InteractionNode>> {
-        super::on_heap(async move {
-            let actor = ctx.actor()?;
-            let page = super::page_request(first, after)?;
-            Ok(super::archive::interaction_connection(
-                ctx.services()
-                    .interactions(
-                        &actor,
-                        domain::ports::InteractionFilter::Order(self.order.id),
-                        page,
-                    )
-                    .await?,
-            ))
-        })
+        super::archive::interactions_of(
+            ctx,
+            domain::ports::InteractionFilter::Order(self.order.id),
+            first,
+            after,
+        )
         .await
     }
     /// Total minus the products' current standard cost (quantity x unit cost); null when a
