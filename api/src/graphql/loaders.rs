@@ -233,11 +233,14 @@ pub async fn prime_orders(
     orders: &[&Order],
 ) {
     let selected = |path: &[&str]| nodes_select(page, path);
-    let customers: Vec<CustomerCard> = if selected(&["customer"]) {
-        orders.iter().map(|o| CustomerCard(o.customer_id)).collect()
+    let customers: Vec<CustomerId> = if selected(&["customer"]) {
+        orders.iter().map(|o| o.customer_id).collect()
     } else {
         Vec::new()
     };
+    let documents = ["contacts", "addresses", "preferences"]
+        .iter()
+        .any(|field| selected(&["customer", field]));
     let reps: Vec<UserId> = if selected(&["salesRep"]) {
         orders.iter().map(|o| o.sales_rep_id).collect()
     } else {
@@ -253,7 +256,7 @@ pub async fn prime_orders(
     };
     // Failures surface when the fields resolve; priming is only an optimisation.
     let (customers, reps, _) = futures_util::join!(
-        loaders.load_many(customers),
+        prime_customers(loaders, customers, documents),
         loaders.load_many(reps),
         loaders.load_many(products)
     );
@@ -263,7 +266,7 @@ pub async fn prime_orders(
     if let Ok(customers) = customers
         && selected(&["customer", "ownerRep"])
     {
-        people.extend(customers.values().map(|c| c.profile.owner_rep_id));
+        people.extend(customers.iter().map(|c| c.profile.owner_rep_id));
     }
     if let Ok(reps) = reps
         && selected(&["salesRep", "manager"])
@@ -273,4 +276,27 @@ pub async fn prime_orders(
     if !people.is_empty() {
         let _ = loaders.load_many(people).await;
     }
+}
+
+/// An order's `customer` is read as a summary ([`CustomerCard`]). A page that shows the
+/// customers' documents reads them whole instead, and they serve as the summaries too: one
+/// statement, not a page of summaries and then the whole customers.
+async fn prime_customers(
+    loaders: &Loaders,
+    ids: Vec<CustomerId>,
+    documents: bool,
+) -> Result<Vec<Arc<Customer>>, LoadError> {
+    if !documents {
+        let cards = loaders.load_many(ids.into_iter().map(CustomerCard)).await?;
+        return Ok(cards.into_values().collect());
+    }
+    let whole = loaders.load_many(ids).await?;
+    loaders
+        .feed_many(
+            whole
+                .iter()
+                .map(|(id, customer)| (CustomerCard(*id), customer.clone())),
+        )
+        .await;
+    Ok(whole.into_values().collect())
 }
