@@ -107,8 +107,8 @@ impl CpuWindow {
     pub fn start(server_pid: Option<u32>) -> Self {
         Self {
             server_pid,
-            server_start: server_pid.and_then(|pid| procfs::cpu_time(Some(pid)).ok()),
-            own_start: procfs::cpu_time(None).ok(),
+            server_start: server_pid.and_then(|pid| procfs::cpu_time_precise(Some(pid)).ok()),
+            own_start: procfs::cpu_time_precise(None).ok(),
             wall_start: Instant::now(),
         }
     }
@@ -116,7 +116,7 @@ impl CpuWindow {
     /// Stops measuring.
     pub fn finish(self) -> CpuUse {
         let delta = |start: Option<Duration>, pid: Option<u32>| {
-            let end = procfs::cpu_time(pid).ok()?;
+            let end = procfs::cpu_time_precise(pid).ok()?;
             Some(end.saturating_sub(start?))
         };
         CpuUse {
@@ -130,6 +130,16 @@ impl CpuWindow {
 }
 
 impl CpuUse {
+    /// Both windows together, as if they were one.
+    pub fn plus(&self, other: &CpuUse) -> CpuUse {
+        let sum = |a: Option<Duration>, b: Option<Duration>| Some(a? + b?);
+        CpuUse {
+            server: sum(self.server, other.server),
+            own: sum(self.own, other.own),
+            wall: self.wall + other.wall,
+        }
+    }
+
     /// Server CPU per unit of work in µs (per request, per delivery).
     pub fn server_us_per(&self, units: u64) -> Option<f64> {
         let server = self.server?;
@@ -342,6 +352,154 @@ impl WsReport {
     }
 }
 
+/// One phase of a paired targeted run: the same rate of changes, delivered or not.
+#[derive(Clone, Copy, Debug)]
+pub struct Phase {
+    /// Whether each change had a subscriber (else the changes went to unwatched orders).
+    pub delivers: bool,
+    /// Changes answered in the phase.
+    pub changes: u64,
+    /// The server's CPU over the phase (with the deliveries' arrival, when it delivers).
+    pub server: Duration,
+}
+
+impl Phase {
+    fn us_per_change(&self) -> Option<f64> {
+        (self.changes > 0).then(|| self.server.as_secs_f64() * 1e6 / as_f64(self.changes))
+    }
+}
+
+/// Server CPU per delivery as paired differences: each round has a phase whose changes are
+/// delivered and a control phase whose changes are not, back to back, so that what drifts over
+/// a run (the database's pages in cache, checkpoints, the machine's neighbours) drifts through
+/// both halves of a pair alike. Separate runs disagreed by more than the figure itself.
+pub struct PairedReport {
+    /// Scenario name.
+    pub label: String,
+    /// The phases in the order they ran.
+    pub phases: Vec<Phase>,
+}
+
+/// A round's figures, in µs of server CPU per change.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Round {
+    /// With each change delivered to its subscriber.
+    pub delivered: f64,
+    /// With the changes going to orders nobody watches.
+    pub control: f64,
+}
+
+impl Round {
+    /// What a delivery cost beyond its change.
+    pub fn difference(&self) -> f64 {
+        self.delivered - self.control
+    }
+}
+
+impl PairedReport {
+    /// The phases paired in the order they ran: each delivered phase with the control phase next
+    /// to it in the same round. Phases without changes are left out.
+    pub fn rounds(&self) -> Vec<Round> {
+        self.phases
+            .chunks(2)
+            .filter_map(|pair| {
+                let [a, b] = pair else { return None };
+                let (delivered, control) = match (a.delivers, b.delivers) {
+                    (true, false) => (a, b),
+                    (false, true) => (b, a),
+                    _ => return None,
+                };
+                Some(Round {
+                    delivered: delivered.us_per_change()?,
+                    control: control.us_per_change()?,
+                })
+            })
+            .collect()
+    }
+
+    /// Prints one line per round, the median difference and the mean with its error (and with
+    /// `json`, a JSON line).
+    pub fn print(&self, json: bool) {
+        let rounds = self.rounds();
+        let differences: Vec<f64> = rounds.iter().map(Round::difference).collect();
+        let mut summary = format!(
+            "{}: server CPU per change in {} paired rounds (delivered / control / difference, µs)",
+            self.label,
+            rounds.len()
+        );
+        let mut line = Map::new();
+        line.insert("label".into(), json!(self.label));
+        line.insert("mode".into(), json!("ws-targeted-paired"));
+        // Flat, like every line: `delivered_us_1`, `control_us_1`, `delivered_us_2`...
+        line.insert("rounds".into(), json!(rounds.len()));
+        for (n, round) in rounds.iter().enumerate() {
+            let n = n + 1;
+            summary.push_str(&format!(
+                "\n  round {n}: {:.1} / {:.1} / {:.1}",
+                round.delivered,
+                round.control,
+                round.difference()
+            ));
+            line.insert(format!("delivered_us_{n}"), json!(round1(round.delivered)));
+            line.insert(format!("control_us_{n}"), json!(round1(round.control)));
+        }
+        match (median(&differences), spread(&differences)) {
+            (Some(median), Some((low, high))) => summary.push_str(&format!(
+                "\n  server CPU per delivery beyond its change: median {median:.1} µs (rounds from \
+                 {low:.1} to {high:.1})"
+            )),
+            _ => summary.push_str("\n  no complete round (needs --server-pid)"),
+        }
+        line.insert(
+            "delivery_us_median".into(),
+            json!(median(&differences).map(round1)),
+        );
+        if let Some((mean, error)) = mean_and_error(&differences) {
+            summary.push_str(&format!(
+                "; mean {mean:.1} ± {:.1} µs (two standard errors)",
+                2.0 * error
+            ));
+            line.insert("delivery_us_mean".into(), json!(round1(mean)));
+            line.insert("delivery_us_2se".into(), json!(round1(2.0 * error)));
+        }
+        emit(json, &summary);
+        if json {
+            println!("{}", Value::Object(line));
+        }
+    }
+}
+
+/// The middle value (the mean of the two middle ones for an even count).
+fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    match sorted.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(sorted[mid]),
+        _ => Some((sorted[mid - 1] + sorted[mid]) / 2.0),
+    }
+}
+
+/// The mean and its standard error (the sample's standard deviation over the square root of its
+/// size): with a few dozen rounds, the mean ± two standard errors holds the true difference about
+/// 95 times in 100. Needs two values at least.
+fn mean_and_error(values: &[f64]) -> Option<(f64, f64)> {
+    if values.len() < 2 {
+        return None;
+    }
+    let n = as_f64(values.len() as u64);
+    let mean = values.iter().sum::<f64>() / n;
+    let variance = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    Some((mean, (variance / n).sqrt()))
+}
+
+fn spread(values: &[f64]) -> Option<(f64, f64)> {
+    let low = values.iter().copied().min_by(f64::total_cmp)?;
+    let high = values.iter().copied().max_by(f64::total_cmp)?;
+    Some((low, high))
+}
+
 /// The result of an idle run: subscriptions opened and left alone.
 pub struct IdleReport {
     /// Scenario name.
@@ -512,4 +670,80 @@ fn as_f64(count: u64) -> f64 {
 
 fn round1(value: f64) -> f64 {
     (value * 10.0).round() / 10.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn phase(delivers: bool, changes: u64, server_ms: u64) -> Phase {
+        Phase {
+            delivers,
+            changes,
+            server: Duration::from_millis(server_ms),
+        }
+    }
+
+    #[test]
+    fn rounds_pair_each_delivered_phase_with_its_neighbouring_control_in_either_order() {
+        let report = PairedReport {
+            label: String::new(),
+            phases: vec![
+                // Round 1 delivered first, round 2 control first (ABBA).
+                phase(true, 1000, 480),
+                phase(false, 1000, 420),
+                phase(false, 2000, 900),
+                phase(true, 2000, 950),
+            ],
+        };
+        let rounds = report.rounds();
+        assert_eq!(
+            rounds,
+            [
+                Round {
+                    delivered: 480.0,
+                    control: 420.0
+                },
+                Round {
+                    delivered: 475.0,
+                    control: 450.0
+                },
+            ]
+        );
+        assert_eq!(rounds[0].difference(), 60.0);
+        assert_eq!(rounds[1].difference(), 25.0);
+    }
+
+    #[test]
+    fn a_round_without_changes_or_of_one_kind_twice_is_left_out() {
+        let report = PairedReport {
+            label: String::new(),
+            phases: vec![
+                phase(true, 0, 10),
+                phase(false, 1000, 420),
+                phase(true, 1000, 480),
+                phase(true, 1000, 480),
+                phase(true, 1000, 470),
+            ],
+        };
+        assert!(report.rounds().is_empty());
+    }
+
+    #[test]
+    fn the_median_is_the_middle_value_or_the_mean_of_the_middle_two() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[30.0, -5.0, 12.0]), Some(12.0));
+        assert_eq!(median(&[30.0, -5.0, 12.0, 20.0]), Some(16.0));
+        assert_eq!(spread(&[30.0, -5.0, 12.0]), Some((-5.0, 30.0)));
+    }
+
+    #[test]
+    fn the_mean_comes_with_its_standard_error() {
+        assert_eq!(mean_and_error(&[7.0]), None);
+        let (mean, error) = mean_and_error(&[10.0, 20.0, 30.0, 40.0]).unwrap();
+        assert_eq!(mean, 25.0);
+        // Sample variance 166.67 over 4 values: standard error sqrt(41.67) = 6.45.
+        assert!((error - 6.455).abs() < 0.001, "{error}");
+        assert_eq!(mean_and_error(&[5.0, 5.0, 5.0]), Some((5.0, 0.0)));
+    }
 }

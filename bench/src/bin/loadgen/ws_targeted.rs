@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use crate::Args;
 use crate::client::{HttpConnection, Target};
 use crate::orders::{self, OrderState};
-use crate::report::{CpuWindow, ErrorTally, IdleReport, WsReport};
+use crate::report::{CpuUse, CpuWindow, ErrorTally, IdleReport, PairedReport, Phase, WsReport};
 use crate::ws_load::{
     DEFAULT_SUBSCRIPTION, LIVE_TIMEOUT, PROBE_EVERY, SETTLE, Subscribe, Subscriptions,
     ensure_open_files, server_rss_kib,
@@ -166,6 +166,7 @@ async fn watched_orders(
     args: &Args,
     target: &Target,
     count: usize,
+    least: usize,
 ) -> Result<Vec<OrderState>, String> {
     let token = args.token.as_deref();
     let mut found = match &args.ws_orders {
@@ -174,9 +175,9 @@ async fn watched_orders(
                 .map_err(|e| format!("read {}: {e}", path.display()))?;
             let mut ids =
                 orders::parse_order_ids(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-            if ids.len() < count {
+            if ids.len() < least {
                 return Err(format!(
-                    "{} lists {} orders; {count} subscriptions need one each",
+                    "{} lists {} orders; {least} are needed",
                     path.display(),
                     ids.len()
                 ));
@@ -189,10 +190,11 @@ async fn watched_orders(
             orders::holdable_orders(&mut setup, Some(count)).await?
         }
     };
-    if found.len() < count {
+    if found.len() < least {
         return Err(format!(
-            "only {} orders visible to this token can be held or resumed now; {count} \
-             subscriptions need one each (fewer subscriptions, a token that sees more orders, \
+            "only {} orders visible to this token can be held or resumed now; {least} are \
+             needed (one per subscription, and with --ws-control or --ws-paired more for the \
+             control) (fewer subscriptions, a token that sees more orders, \
              e.g. an admin's, or a larger database: `orderdesk seed --orders N`)",
             found.len()
         ));
@@ -315,13 +317,20 @@ pub async fn run(
     if !(rate.is_finite() && rate > 0.0) {
         return Err(format!("--ws-rate must be a positive number, not {rate}"));
     }
+    if args.ws_paired == Some(0) {
+        return Err("--ws-paired needs at least one round".to_owned());
+    }
     ensure_open_files(subscribers + args.connections)?;
-    let wanted = if args.ws_control {
-        2 * subscribers
+    let paired = args.ws_paired.unwrap_or(0);
+    let with_control = args.ws_control || paired > 0;
+    let mut orders = if with_control {
+        // As many unwatched orders as watched ones if there are, but enough for the changes in
+        // flight will do: the 1M-order database has fewer than 20,000 orders that can be held.
+        let least = subscribers + args.connections;
+        watched_orders(args, &target, 2 * subscribers, least).await?
     } else {
-        subscribers
+        watched_orders(args, &target, subscribers, subscribers).await?
     };
-    let mut orders = watched_orders(args, &target, wanted).await?;
     let unwatched = orders.split_off(subscribers);
     let watching: Vec<usize> = (0..subscribers).collect();
     let Setup {
@@ -332,12 +341,8 @@ pub async fn run(
         rss_kib,
     } = set_up(args, &target, query, variables, orders, &watching).await?;
 
-    if args.ws_control {
-        // The same subscriptions stay open, but the changes go to orders nobody watches: the
-        // difference from a run without --ws-control is what the deliveries cost.
-        *driver.rota() = Rota::new(unwatched);
-    } else {
-        // Orders whose subscriber never became live are not changed: nobody would receive it.
+    // Orders whose subscriber never became live are not changed: nobody would receive it.
+    {
         let mut rota = driver.rota();
         for index in 0..count {
             if subscriptions.live_on(index) == 0 {
@@ -351,41 +356,75 @@ pub async fn run(
     if live == 0 {
         return Err("no subscription received its probe event: nothing to measure".to_owned());
     }
-
-    let cpu = CpuWindow::start(args.server_pid);
-    let started = Instant::now();
-    let schedule = Arc::new(Schedule {
-        start: started,
-        end: started + args.duration,
-        rate,
-        next_slot: AtomicU64::new(0),
-    });
-    let workers: Vec<_> = (0..args.connections)
-        .map(|_| tokio::spawn(drive(Arc::clone(&driver), Arc::clone(&schedule))))
-        .collect();
-    let mut changes = Vec::new();
-    for worker in workers {
-        let (made, failed) = worker.await.map_err(|e| format!("a driver failed: {e}"))?;
-        changes.extend(made);
-        errors.merge(failed);
+    // The same subscriptions stay open in a control phase, but the changes go to orders nobody
+    // watches: the difference from a delivered phase is what the deliveries cost.
+    let mut other_rota = Rota::new(unwatched);
+    let mut phases = Vec::new();
+    if !args.warmup.is_zero() {
+        // Not measured: the connections, the plans' caches and the database's pages warm up.
+        phases.push((!args.ws_control, args.warmup, false));
     }
-    // One subscriber per order: every answered change is due exactly one delivery (none in a
-    // control run).
-    let expected = if args.ws_control {
-        0
+    if paired > 0 {
+        for round in 0..paired {
+            let delivered_first = round % 2 == 0;
+            phases.push((delivered_first, args.duration, true));
+            phases.push((!delivered_first, args.duration, true));
+        }
     } else {
-        changes.len() as u64
-    };
-    let grace_end = Instant::now() + args.timeout;
-    while subscriptions.measured() < expected && Instant::now() < grace_end {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        phases.push((!args.ws_control, args.duration, true));
     }
-    let cpu = cpu.finish();
-    let window = started.elapsed();
 
-    // A control run's changes are of other orders, numbered apart: no arrival matches them.
-    let counted: &[Change] = if args.ws_control { &[] } else { &changes };
-    let by_event: HashMap<(usize, i64), &Change> = counted
+    let mut changes = Vec::new();
+    let (mut made_in_all, mut awaited) = (0, 0);
+    let mut measured = Vec::new();
+    let mut cpu_total: Option<CpuUse> = None;
+    let started = Instant::now();
+    for (delivers, duration, counts) in phases {
+        if !delivers {
+            std::mem::swap(&mut *driver.rota(), &mut other_rota);
+        }
+        let cpu = CpuWindow::start(args.server_pid);
+        let (made, failed) = drive_for(&driver, args.connections, rate, duration).await?;
+        errors.merge(failed);
+        if delivers {
+            // One subscriber per order: every answered change is due exactly one delivery.
+            awaited += made.len() as u64;
+            let grace_end = Instant::now() + args.timeout;
+            while subscriptions.measured() < awaited && Instant::now() < grace_end {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        let cpu = cpu.finish();
+        if !delivers {
+            std::mem::swap(&mut *driver.rota(), &mut other_rota);
+        }
+        if !counts {
+            continue;
+        }
+        made_in_all += made.len() as u64;
+        measured.push(Phase {
+            delivers,
+            changes: made.len() as u64,
+            server: cpu.server.unwrap_or_default(),
+        });
+        // The report's figures are the delivered phases' (or the control's, in a control run).
+        if delivers != args.ws_control {
+            cpu_total = Some(cpu_total.map_or(cpu, |total| total.plus(&cpu)));
+        }
+        if delivers {
+            changes.extend(made);
+        }
+    }
+    let cpu = cpu_total.unwrap_or_default();
+    let window = if paired > 0 {
+        cpu.wall
+    } else {
+        started.elapsed()
+    };
+    let expected = changes.len() as u64;
+
+    // Control changes are of other orders, numbered apart: no arrival matches them.
+    let by_event: HashMap<(usize, i64), &Change> = changes
         .iter()
         .map(|change| ((change.order, change.version), change))
         .collect();
@@ -443,7 +482,11 @@ pub async fn run(
             "ws-targeted"
         },
         subscribers: live,
-        changes: changes.len() as u64,
+        changes: if args.ws_control {
+            made_in_all
+        } else {
+            expected
+        },
         target_rate: Some(rate),
         expected,
         delivered,
@@ -457,7 +500,40 @@ pub async fn run(
         server_rss_kib: rss_kib,
     }
     .print(args.json);
+    if paired > 0 {
+        PairedReport {
+            label: args.label.clone(),
+            phases: measured,
+        }
+        .print(args.json);
+    }
     Ok(())
+}
+
+/// Makes changes at `rate` for `duration` with `connections` workers; returns those answered.
+async fn drive_for(
+    driver: &Arc<Driver>,
+    connections: usize,
+    rate: f64,
+    duration: Duration,
+) -> Result<(Vec<Change>, ErrorTally), String> {
+    let start = Instant::now();
+    let schedule = Arc::new(Schedule {
+        start,
+        end: start + duration,
+        rate,
+        next_slot: AtomicU64::new(0),
+    });
+    let workers: Vec<_> = (0..connections)
+        .map(|_| tokio::spawn(drive(Arc::clone(driver), Arc::clone(&schedule))))
+        .collect();
+    let (mut changes, mut errors) = (Vec::new(), ErrorTally::default());
+    for worker in workers {
+        let (made, failed) = worker.await.map_err(|e| format!("a driver failed: {e}"))?;
+        changes.extend(made);
+        errors.merge(failed);
+    }
+    Ok((changes, errors))
 }
 
 /// The open-loop schedule: change number `i` is due at `start + i / rate`.
@@ -538,7 +614,7 @@ pub async fn run_idle(
             (vec![order], vec![0; subscribers])
         }
         None => (
-            watched_orders(args, &target, subscribers).await?,
+            watched_orders(args, &target, subscribers, subscribers).await?,
             (0..subscribers).collect(),
         ),
     };
