@@ -3,11 +3,15 @@
 # the count repeats to within half a per cent whatever else the machine is doing, so it compares
 # two commits on any machine (docs/benchmarks.md cites it as "callgrind, per request").
 #
-#   bench/callgrind.sh [order|page|transition] [BIN]
+#   bench/callgrind.sh [order|page|transition|delivery] [BIN]
 #
 # order: `order(id)` with lines, customer and salesRep (a rep's token); page: a manager's page of
 # 50 orders with a status filter; transition: `transitionOrder` hold/resume on distinct orders at
-# 20 a second (open loop, so each change is a commit of its own, as at low load).
+# 20 a second (open loop, so each change is a commit of its own, as at low load); delivery:
+# SUBSCRIBERS (200) websocket subscribers of one order, each with an operation text of its own
+# (so each resolves every event itself, as a subscriber of its own order does in targeted
+# delivery), and a status change every 250 ms: instructions per delivery, the change's own
+# share included (a 200th of a change each).
 # BIN: the orderdesk binary to measure (default: the release build in $CARGO_TARGET_DIR). The
 # server runs on a seeded demo database (DATABASE=file to use a copy of another one),
 # `--production`, under callgrind; the load generator sends WARMUP (3s) of load, the counters are
@@ -78,8 +82,51 @@ case $scenario in
       --variables "$list_variables" --expect 'data.orders.nodes.49.customer.name') ;;
   transition)
     load=(--token "$manager_token" --hold-resume --rate 20) ;;
-  *) echo "bench/callgrind.sh: unknown scenario $scenario (order, page or transition)" >&2; exit 1 ;;
+  delivery) ;;
+  *) echo "bench/callgrind.sh: unknown scenario $scenario (order, page, transition or delivery)" >&2; exit 1 ;;
 esac
+
+if [ "$scenario" = delivery ]; then
+  # One loadgen run opens the subscriptions, proves each live and then changes the order; the
+  # count starts WARMUP after that, and the deliveries counted are the server's resolutions in
+  # the window (one per delivery here).
+  subscribers=${SUBSCRIBERS:-200}
+  admin_token=$(token admin@orderdesk.test)
+  order_id=$("$loadgen" --url "$graphql" --token "$admin_token" --once \
+    --query '{ orders(first: 1, filter: {status: [CONFIRMED]}) { nodes { id } } }' \
+    --print 'data.orders.nodes.0.id')
+  metric() {
+    local value
+    value=$(curl -fsS "$url/metrics" | sed -n "s/^$1 //p")
+    echo "${value:-0}"
+  }
+  resolutions() { metric orderdesk_subscription_resolutions_total; }
+  "$loadgen" --url "$graphql" --token "$admin_token" --ws "$subscribers" --ws-order "$order_id" \
+    --ws-unique --ws-interval 250ms --duration 600s --timeout 30s >"$work/load.out" 2>&1 &
+  driver=$!
+  # Every subscription open and each subscriber's first event resolved: the setup (a document
+  # parsed and validated per subscriber) is over.
+  for _ in $(seq 1 1200); do
+    [ "$(metric orderdesk_subscriptions)" -ge "$subscribers" ] \
+      && [ "$(resolutions)" -ge "$subscribers" ] && break
+    kill -0 "$driver" 2>/dev/null || { cat "$work/load.out" >&2; exit 1; }
+    sleep 0.5
+  done
+  sleep "$WARMUP"
+  before=$(resolutions)
+  callgrind_control -z "$pid" >/dev/null 2>&1
+  sleep "$COUNTED"
+  callgrind_control -d "$pid" >/dev/null 2>&1
+  deliveries=$(($(resolutions) - before))
+  kill "$driver" 2>/dev/null || true
+  wait "$driver" 2>/dev/null || true
+  dump=$(ls -t "$work"/callgrind.out.* | head -n 1)
+  instructions=$(sed -n 's/^summary: *\([0-9]*\).*/\1/p;s/^totals: *\([0-9]*\).*/\1/p' "$dump" | head -n 1)
+  if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP"; cp "$dump" "$KEEP/"; fi
+  [ "$deliveries" -gt 0 ] || { echo "bench/callgrind.sh: no delivery in the window" >&2; exit 1; }
+  echo "delivery: $((instructions / deliveries)) instructions per delivery ($instructions over $deliveries deliveries to $subscribers subscribers; $(basename "$server"))"
+  exit 0
+fi
 
 "$loadgen" --url "$graphql" --duration "$WARMUP" "${load[@]}" >/dev/null 2>"$work/warmup.err" \
   || { cat "$work/warmup.err" >&2; exit 1; }

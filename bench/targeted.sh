@@ -9,18 +9,19 @@
 # The server's CPU per delivery is measured in ROUNDS paired rounds (`loadgen --ws-paired`): each
 # round is a phase of PHASE whose changes are delivered and a phase whose changes go to orders
 # nobody watches, back to back and in alternating order, while the same subscriptions stay open.
-# A delivery's cost is the difference of the two phases' CPU per change; the median over the
-# rounds is reported with the rounds' spread. Separate runs of the two kinds drifted apart by more
-# than the figure itself (docs/benchmarks.md, sessions 12-14).
+# A delivery's cost is the difference of the two phases' CPU per change; the median and the mean
+# (± two standard errors) over the rounds are reported. Separate runs of the two kinds drifted
+# apart by more than the figure itself (docs/benchmarks.md, sessions 12-14).
 # The database is seeded once and cached as bench/growth.sh caches it (bench/lib.sh), and copied
 # for the run (the changes write to it). Server (release, --production, SQLite synchronous=FULL)
 # on CPU 0, loadgen on CPU 1.
 # Environment: SUBSCRIBERS (default 10000), RATE (default 1000), ORDERS (default 1000000),
-# ROUNDS (default 6), PHASE (default 5s), WARMUP (default 5s), CONNECTIONS (the driver's, default
-# 32), SEED (default 42), SERVER_RUST_LOG (the server's log filter), SPIN=1 (the load generator
-# polls instead of sleeping: on loopback the server's write wakes a sleeping client, which under a
-# hypervisor is an inter-processor interrupt counted as the server's CPU; clients on other
-# machines do not cost the server that).
+# ROUNDS (default 12), PHASE (default 20s: with phases of 3 s, the seconds after a switch weighed
+# enough for the order of a round's phases to show), WARMUP (default 5s), CONNECTIONS (the
+# driver's, default 32), SEED (default 42), SERVER_RUST_LOG (the server's log filter), SPIN=1 (the
+# load generator polls instead of sleeping: on loopback the server's write wakes a sleeping
+# client, which under a hypervisor is an inter-processor interrupt counted as the server's CPU;
+# clients on other machines do not cost the server that).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -40,7 +41,7 @@ done
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/orderdesk-ci-target}"
 SUBSCRIBERS="${SUBSCRIBERS:-10000}" RATE="${RATE:-1000}" ORDERS="${ORDERS:-1000000}"
-ROUNDS="${ROUNDS:-6}" PHASE="${PHASE:-5s}" WARMUP="${WARMUP:-5s}" CONNECTIONS="${CONNECTIONS:-32}"
+ROUNDS="${ROUNDS:-12}" PHASE="${PHASE:-20s}" WARMUP="${WARMUP:-5s}" CONNECTIONS="${CONNECTIONS:-32}"
 SEED="${SEED:-42}"
 load_at_start=$(cut -d ' ' -f 1-3 /proc/loadavg 2>/dev/null || echo "?")
 release_run bench/targeted.sh orderdesk-targeted
