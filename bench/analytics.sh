@@ -75,14 +75,7 @@ for n in "${size_list[@]}"; do
   taskset -c "$KPI_SERVER_CPUS" "$bin/orderdesk" serve --bind 127.0.0.1:0 --database "sqlite://$db" --production \
     >"$work/server-$n.out" 2>"$work/server-$n.log" &
   pid=$!
-  url=""
-  for _ in $(seq 1 600); do
-    url=$(sed -n 's/.* listening on \(http:\/\/[^ ]*\).*/\1/p' "$work/server-$n.out" | head -n 1)
-    [ -n "$url" ] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  [ -n "$url" ] || { echo "bench/analytics.sh: the server did not start:" >&2; tail -n 20 "$work/server-$n.log" >&2; exit 1; }
+  await_server "$work/server-$n.out" "$work/server-$n.log" || exit 1
   token=$("$bin/orderdesk" token --email admin@orderdesk.test --database "sqlite://$db" --ttl 2h 2>>"$work/token.log" | tail -n 1)
   loadgen() { taskset -c 1 "$bin/loadgen" --url "$url/graphql" --token "$token" "$@"; }
 
@@ -172,9 +165,7 @@ notes="$work/notes.md"
   done <"$results"
   echo
   while IFS=$'\t' read -r _ n mb; do echo "- Database at $n orders: $mb MB."; done < <(grep '^#size' "$results")
-  if [ -f "$work/seeding" ]; then
-    while IFS=$'\t' read -r n secs; do echo "- Seeding $n orders (release, this run): ${secs} s."; done <"$work/seeding"
-  fi
+  seeding_notes
 } >"$notes"
 
 echo

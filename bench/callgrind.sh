@@ -61,14 +61,9 @@ valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out.%p" \
   --mutations-per-minute 1000000000 --address-mutations-per-minute 1000000000 \
   >"$work/server.out" 2>"$work/server.log" &
 pid=$!
-url=""
-for _ in $(seq 1 1200); do
-  url=$(sed -n 's/.* listening on \(http:\/\/[^ ]*\).*/\1/p' "$work/server.out" | head -n 1)
-  [ -n "$url" ] && break
-  kill -0 "$pid" 2>/dev/null || { tail -n 20 "$work/server.log" >&2; exit 1; }
-  sleep 0.1
-done
-[ -n "$url" ] || { echo "bench/callgrind.sh: the server did not start" >&2; exit 1; }
+bench_script=bench/callgrind.sh
+# Slower to start under valgrind: two minutes at most.
+await_server "$work/server.out" "$work/server.log" 1200 || exit 1
 graphql="$url/graphql"
 
 case $scenario in

@@ -71,14 +71,7 @@ for n in "${size_list[@]}"; do
   taskset -c 0 "$bin/orderdesk" serve --bind 127.0.0.1:0 --database "sqlite://$db" --production \
     >"$work/server-$n.out" 2>"$work/server-$n.log" &
   pid=$!
-  url=""
-  for _ in $(seq 1 600); do
-    url=$(sed -n 's/.* listening on \(http:\/\/[^ ]*\).*/\1/p' "$work/server-$n.out" | head -n 1)
-    [ -n "$url" ] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  [ -n "$url" ] || { echo "bench/growth.sh: the server did not start:" >&2; tail -n 20 "$work/server-$n.log" >&2; exit 1; }
+  await_server "$work/server-$n.out" "$work/server-$n.log" || exit 1
   rep_token=$(token rob.rep@orderdesk.test)
   manager_token=$(token mia.manager@orderdesk.test)
 
@@ -134,27 +127,8 @@ notes="$work/notes.md"
 {
   echo
   while IFS=$'\t' read -r _ n mb; do echo "- Database at $n orders: $mb MB."; done < <(grep '^#size' "$results")
-  if [ -f "$work/seeding" ]; then
-    while IFS=$'\t' read -r n secs; do echo "- Seeding $n orders (release, this run): ${secs} s."; done <"$work/seeding"
-  fi
+  seeding_notes
 } >>"$notes"
 
-echo
-cat "$table"
-echo
-cat "$notes"
-
-if [ "$write" -eq 1 ]; then
-  if [ "$failed" -ne 0 ]; then
-    echo "bench/growth.sh: a read had errors or served nothing; docs/benchmarks.md left unchanged" >&2
-  else
-    append_run "$label" "$table" "$notes" \
-      "Command: \`DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS LINES=$LINES bash bench/growth.sh --sizes $sizes --write\`; data: \`orderdesk seed --orders N --seed $SEED\` (SQLite, synchronous=FULL), server on CPU 0, \`--production\`, loadgen on CPU 1, closed loop."
-    echo "bench/growth.sh: appended to docs/benchmarks.md" >&2
-  fi
-fi
-
-if [ "$failed" -ne 0 ]; then
-  echo "bench/growth.sh: FAILED: a read had errors or served nothing (see above)" >&2
-  exit 1
-fi
+report_run "$label" \
+  "Command: \`DURATION=$DURATION WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS LINES=$LINES bash bench/growth.sh --sizes $sizes --write\`; data: \`orderdesk seed --orders N --seed $SEED\` (SQLite, synchronous=FULL), server on CPU 0, \`--production\`, loadgen on CPU 1, closed loop."

@@ -1,4 +1,5 @@
-# Shared by bench/run.sh, bench/growth.sh and bench/analytics.sh (sourced, not run): the read
+# Shared by bench/run.sh, bench/growth.sh, bench/analytics.sh, bench/targeted.sh and
+# bench/callgrind.sh (sourced, not run): the read
 # operations the scenarios send, the JSON field reader and the cache of seeded databases.
 
 # `order(id)` as a rep's order screen shows it.
@@ -37,6 +38,53 @@ seeded() {
     mv "$db.tmp" "$db"
   fi
   printf '%s\n' "$db"
+}
+
+# Waits for the orderdesk started as $pid to print its address on $1 (its stdout file), for $3
+# tenths of a second at most (default 600); sets $url, or fails with the last lines of $2 (its
+# log) after the script's name $bench_script.
+await_server() {
+  local out=$1 log=$2 tries=${3:-600}
+  url=""
+  for _ in $(seq 1 "$tries"); do
+    url=$(sed -n 's/.* listening on \(http:\/\/[^ ]*\).*/\1/p' "$out" | head -n 1)
+    [ -n "$url" ] && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "$bench_script: the server did not start:" >&2
+  tail -n 20 "$log" >&2
+  return 1
+}
+
+# The notes' line per database this run seeded (from $work/seeding).
+seeding_notes() {
+  [ -f "$work/seeding" ] || return 0
+  local n secs
+  while IFS=$'\t' read -r n secs; do echo "- Seeding $n orders (release, this run): ${secs} s."; done <"$work/seeding"
+}
+
+# The end of a measuring script: prints $table and $notes; with --write ($write=1) appends them to
+# docs/benchmarks.md under the heading $1 with the command bullet $2, unless the run $failed;
+# exits 1 when it did.
+report_run() {
+  local label=$1 bullet=$2
+  echo
+  cat "$table"
+  echo
+  cat "$notes"
+  if [ "$write" -eq 1 ]; then
+    if [ "$failed" -ne 0 ]; then
+      echo "$bench_script: the run had errors; docs/benchmarks.md left unchanged" >&2
+    else
+      append_run "$label" "$table" "$notes" "$bullet"
+      echo "$bench_script: appended to docs/benchmarks.md" >&2
+    fi
+  fi
+  if [ "$failed" -ne 0 ]; then
+    echo "$bench_script: FAILED: errors or no answers (see above)" >&2
+    exit 1
+  fi
 }
 
 # For scripts that measure the release build on pinned CPUs (bench/growth.sh, bench/analytics.sh):

@@ -59,14 +59,7 @@ taskset -c 0 "$bin/orderdesk" serve --bind 127.0.0.1:0 --database "sqlite://$db"
   --mutations-per-minute 1000000000 --address-mutations-per-minute 1000000000 \
   >"$work/server.out" 2>"$work/server.log" &
 pid=$!
-url=""
-for _ in $(seq 1 600); do
-  url=$(sed -n 's/.* listening on \(http:\/\/[^ ]*\).*/\1/p' "$work/server.out" | head -n 1)
-  [ -n "$url" ] && break
-  kill -0 "$pid" 2>/dev/null || break
-  sleep 0.1
-done
-[ -n "$url" ] || { echo "bench/targeted.sh: the server did not start:" >&2; tail -n 20 "$work/server.log" >&2; exit 1; }
+await_server "$work/server.out" "$work/server.log" || exit 1
 # An admin sees every order, so the most orders can be held and resumed.
 admin_token=$("$bin/orderdesk" token --email admin@orderdesk.test --database "sqlite://$db" --ttl 2h \
   2>>"$work/token.log" | tail -n 1)
@@ -111,27 +104,8 @@ rounds=$(field "$paired" rounds)
   echo "- Deliveries: $(field "$delivery" ok) of $(field "$delivery" expected) in the delivered phases, $(field "$delivery" errors) errors; latency from the change's scheduled send: p50 $(ms "$(field "$delivery" p50_us)") ms, p99 $(ms "$(field "$delivery" p99_us)") ms, max $(ms "$(field "$delivery" max_us)") ms (target p99 at most 50 ms)."
   echo "- Server CPU per delivery beyond its change (target at most 30 µs) over $rounds rounds: median $(field "$paired" delivery_us_median) µs, mean $(field "$paired" delivery_us_mean) ± $(field "$paired" delivery_us_2se) µs (two standard errors)."
   echo "- Database: $ORDERS generated orders, $db_mb MB."
-  if [ -f "$work/seeding" ]; then
-    while IFS=$'\t' read -r n secs; do echo "- Seeding $n orders (release, this run): ${secs} s."; done <"$work/seeding"
-  fi
+  seeding_notes
 } >"$notes"
 
-echo
-cat "$table"
-echo
-cat "$notes"
-
-if [ "$write" -eq 1 ]; then
-  if [ "$failed" -ne 0 ]; then
-    echo "bench/targeted.sh: the run had errors; docs/benchmarks.md left unchanged" >&2
-  else
-    append_run "$label" "$table" "$notes" \
-      "Command: \`${SPIN:+SPIN=1 }SUBSCRIBERS=$SUBSCRIBERS RATE=$RATE ORDERS=$ORDERS ROUNDS=$ROUNDS PHASE=$PHASE WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS bash bench/targeted.sh --write\`; data: \`orderdesk seed --orders $ORDERS --seed $SEED\` (SQLite, synchronous=FULL), server on CPU 0, \`--production\`, loadgen on CPU 1 (its client $client), open loop."
-    echo "bench/targeted.sh: appended to docs/benchmarks.md" >&2
-  fi
-fi
-
-if [ "$failed" -ne 0 ]; then
-  echo "bench/targeted.sh: FAILED: errors or no deliveries (see above)" >&2
-  exit 1
-fi
+report_run "$label" \
+  "Command: \`${SPIN:+SPIN=1 }SUBSCRIBERS=$SUBSCRIBERS RATE=$RATE ORDERS=$ORDERS ROUNDS=$ROUNDS PHASE=$PHASE WARMUP=$WARMUP CONNECTIONS=$CONNECTIONS bash bench/targeted.sh --write\`; data: \`orderdesk seed --orders $ORDERS --seed $SEED\` (SQLite, synchronous=FULL), server on CPU 0, \`--production\`, loadgen on CPU 1 (its client $client), open loop."
