@@ -5,6 +5,7 @@
 //! async-graphql. Either way the token travels in the `connection_init` payload
 //! (`{ "authorization": "Bearer ..." }`) and the connection ends when the token expires.
 
+mod direct;
 mod plan;
 mod protocol;
 mod transport;

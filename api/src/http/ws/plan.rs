@@ -22,6 +22,7 @@ use async_graphql::{Request, ServerError, Variables};
 use domain::event::StoredEvent;
 use tokio::sync::{OnceCell, Semaphore};
 
+use super::direct::StatusSelection;
 use crate::graphql::EventSchema;
 use crate::graphql::error::ensure_codes;
 use crate::graphql::loaders::{Loaders, SharedLoaders, loaders};
@@ -69,6 +70,8 @@ struct Interned {
 struct Document {
     query: Arc<str>,
     converted: ExecutableDocument,
+    /// Set when each event's payload can be written from the event itself.
+    direct: Option<StatusSelection>,
 }
 
 /// An operation and its variables, run once per event for all its subscribers.
@@ -134,6 +137,13 @@ impl Plans {
 
     async fn resolve(&self, plan: &Plan, event: &Arc<StoredEvent>) -> Delivery {
         self.services.metrics.subscription_resolved();
+        let direct = plan.document.direct.as_ref();
+        if let Some(payload) = direct.and_then(|selection| selection.payload(event)) {
+            return match payload {
+                Ok(payload) => Delivery::Next(payload.into()),
+                Err(err) => unserialisable(&err),
+            };
+        }
         let mut request = Request::new(String::new())
             .variables(plan.variables())
             .data(Arc::clone(event))
@@ -148,15 +158,7 @@ impl Plans {
         }
         match serde_json::to_string(&response) {
             Ok(payload) => Delivery::Next(payload.into()),
-            Err(err) => {
-                tracing::error!(%err, "could not serialise a subscription's result");
-                let mut error = ServerError::new("internal error", None);
-                error
-                    .extensions
-                    .get_or_insert_with(Default::default)
-                    .set("code", "INTERNAL");
-                Delivery::Failed(Arc::new([error]))
-            }
+            Err(err) => unserialisable(&err),
         }
     }
 
@@ -185,6 +187,17 @@ impl Plan {
     }
 }
 
+/// A result that could not be serialised: logged, and the operation fails with `INTERNAL`.
+fn unserialisable(err: &serde_json::Error) -> Delivery {
+    tracing::error!(%err, "could not serialise a subscription's result");
+    let mut error = ServerError::new("internal error", None);
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", "INTERNAL");
+    Delivery::Failed(Arc::new([error]))
+}
+
 /// Where the resolution of event `seq` goes, given the plan's newest one (`last`): the same
 /// event shares it; a newer one takes its place; an older one (a subscriber replaying what the
 /// others are past) gets one of its own, so that it does not push the newer one out.
@@ -200,7 +213,7 @@ fn resolution_of<T>(last: &mut Option<(i64, Arc<OnceCell<T>>)>, seq: i64) -> Arc
     }
 }
 
-fn set_operation_type(document: &mut ExecutableDocument, ty: OperationType) {
+pub(super) fn set_operation_type(document: &mut ExecutableDocument, ty: OperationType) {
     match &mut document.operations {
         DocumentOperations::Single(operation) => operation.node.ty = ty,
         DocumentOperations::Multiple(operations) => {
@@ -249,6 +262,7 @@ impl Interned {
                 set_operation_type(&mut converted, OperationType::Query);
                 let document = Arc::new(Document {
                     query: Arc::from(request.query.as_str()),
+                    direct: StatusSelection::of(&converted),
                     converted,
                 });
                 self.documents
