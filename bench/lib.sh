@@ -47,7 +47,8 @@ await_server() {
   local out=$1 log=$2 tries=${3:-600}
   url=""
   for _ in $(seq 1 "$tries"); do
-    url=$(sed -n 's/.* listening on \(http:\/\/[^ ]*\).*/\1/p' "$out" | head -n 1)
+    # The file may not exist yet: the child's shell makes it, and the first look may come first.
+    url=$(sed -n 's/.* listening on \(http:\/\/[^ ]*\).*/\1/p' "$out" 2>/dev/null | head -n 1) || url=""
     [ -n "$url" ] && return 0
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1

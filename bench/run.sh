@@ -118,15 +118,8 @@ start() {
   "$@" >"$out" 2>"$out.log" &
   pid=$!
   started_pids+=("$pid")
-  for _ in $(seq 1 600); do
-    url=$(sed -n 's/.* listening on \(http:\/\/[^ ]*\).*/\1/p' "$out" | head -n 1)
-    [ -n "$url" ] && return 0
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "bench/run.sh: $* did not start; its log:" >&2
-  tail -n 30 "$out.log" >&2
-  exit 1
+  bench_script="bench/run.sh: $*"
+  await_server "$out" "$out.log" || exit 1
 }
 
 stop() {
