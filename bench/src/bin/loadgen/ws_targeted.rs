@@ -193,8 +193,8 @@ async fn watched_orders(
     if found.len() < least {
         return Err(format!(
             "only {} orders visible to this token can be held or resumed now; {least} are \
-             needed (one per subscription, and with --ws-control or --ws-paired more for the \
-             control) (fewer subscriptions, a token that sees more orders, \
+             needed: one per subscription, and with --ws-control or --ws-paired as many more as \
+             --connections for the control (fewer subscriptions, a token that sees more orders, \
              e.g. an admin's, or a larger database: `orderdesk seed --orders N`)",
             found.len()
         ));
