@@ -101,15 +101,17 @@ pub struct Args {
     pub ws_order: Option<String>,
     /// Targeted delivery's control run: the same subscriptions are opened and proven live, but
     /// the changes go to other orders, which nobody watches (as many as there are subscribers if
-    /// the token can move that many, else at least `--connections`). The server's CPU per change, against a run without it, is the cost of the
-    /// deliveries alone: the same changes, the same open connections.
+    /// the token can move that many, else at least `--connections`). The server's CPU per change,
+    /// against a run without it, is the cost of the deliveries alone: the same changes, the same
+    /// open connections.
     #[arg(long, requires = "ws_targeted")]
     pub ws_control: bool,
     /// Targeted delivery in paired rounds: each round is a phase of `--duration` whose changes
     /// are delivered and one whose changes go to orders nobody watches (as `--ws-control`), back
-    /// to back, in alternating order (ABBA). Prints the server's CPU per change of each phase and
-    /// the median difference: a delivery's cost beyond its change, without the drift between
-    /// separate runs. Needs `--server-pid` and more orders than subscriptions (up to twice).
+    /// to back, in alternating order (ABBA). Prints the server's CPU per change of each phase,
+    /// and the median and mean difference: a delivery's cost beyond its change, without the
+    /// drift between separate runs. Needs `--server-pid` and more orders than subscriptions (up
+    /// to twice as many).
     #[arg(long, requires = "ws_targeted", conflicts_with = "ws_control")]
     pub ws_paired: Option<usize>,
     /// Websocket modes: give each subscription an operation text of its own (a trailing comment
