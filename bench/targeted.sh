@@ -83,6 +83,8 @@ if [ -z "$delivery" ] || [ -z "$paired" ] || [ "$(field "$delivery" errors)" != 
 fi
 db_mb=$(du -m "$db" | cut -f 1)
 kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=""
+# The copy is gigabytes: not among the logs a failed run keeps.
+rm -f "$db" "$db-wal" "$db-shm"
 
 ms() { awk -v us="$1" 'BEGIN { if (us == "" || us == "null") print "n/a"; else printf "%.2f", us / 1000 }'; }
 table="$work/table.md"
