@@ -66,10 +66,11 @@ seeding_notes() {
 }
 
 # The end of a measuring script: prints $table and $notes; with --write ($write=1) appends them to
-# docs/benchmarks.md under the heading $1 with the command bullet $2, unless the run $failed;
-# exits 1 when it did.
+# docs/benchmarks.md under the heading $1 with the bullets $2... (the command first), unless the
+# run $failed; exits 1 when it did.
 report_run() {
-  local label=$1 bullet=$2
+  local label=$1
+  shift
   echo
   cat "$table"
   echo
@@ -78,7 +79,7 @@ report_run() {
     if [ "$failed" -ne 0 ]; then
       echo "$bench_script: the run had errors; docs/benchmarks.md left unchanged" >&2
     else
-      append_run "$label" "$table" "$notes" "$bullet"
+      append_run "$label" "$table" "$notes" "$@"
       echo "$bench_script: appended to docs/benchmarks.md" >&2
     fi
   fi

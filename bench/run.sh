@@ -22,6 +22,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
+bench_script=bench/run.sh
 
 usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
 
@@ -118,7 +119,6 @@ start() {
   "$@" >"$out" 2>"$out.log" &
   pid=$!
   started_pids+=("$pid")
-  bench_script="bench/run.sh: $*"
   await_server "$out" "$out.log" || exit 1
 }
 
@@ -394,18 +394,8 @@ awk -v base="${baseline_cpu:-null}" -v o="$(row "order(id) with lines, customer,
       printf "- Two instances on PostgreSQL, change on A, subscriber on B: p99 %.2f ms (target at most 100 ms).\n", two_p99 / 1000
   }' >"$notes"
 
-echo
-cat "$table"
-echo
-cat "$notes"
-
-if [ "$write" -eq 1 ]; then
-  if [ "$failed" -ne 0 ]; then
-    echo "bench/run.sh: a scenario failed; docs/benchmarks.md left unchanged" >&2
-  else
-    doc=docs/benchmarks.md
-    if [ ! -f "$doc" ]; then
-      cat >"$doc" <<'EOF'
+if [ "$write" -eq 1 ] && [ "$failed" -eq 0 ] && [ ! -f docs/benchmarks.md ]; then
+  cat >docs/benchmarks.md <<'EOF'
 # Benchmarks
 
 Produced by `bench/run.sh --write` (see the README's "Benchmarks" section); each run is appended
@@ -430,19 +420,11 @@ checked (HTTP 200, JSON, no `errors`, the expected field present); a row with er
 nothing. The websocket row counts deliveries of status changes to subscribers, latency from the
 mutation's answer to each event's arrival, server CPU per delivery.
 EOF
-    fi
-    command_line="bash bench/run.sh --write"
-    [ "$label" != "Run" ] && command_line="$command_line --label \"$label\""
-    command_line="DURATION=$DURATION $command_line"
-    [ -n "${DATABASE:-}" ] && command_line="DATABASE=$DATABASE $command_line"
-    append_run "$label" "$table" "$notes" \
-      "Command: \`$command_line\` (warm-up $WARMUP, $CONNECTIONS connections)." \
-      "Server: $data_note, SQLite synchronous=FULL, \`--production\` (a JWT checked on every request, one JSON log line per request, to a file), rate limits raised out of the way."
-    echo "bench/run.sh: appended to $doc" >&2
-  fi
 fi
-
-if [ "$failed" -ne 0 ]; then
-  echo "bench/run.sh: FAILED: a scenario had errors or served nothing (see above)" >&2
-  exit 1
-fi
+command_line="bash bench/run.sh --write"
+[ "$label" != "Run" ] && command_line="$command_line --label \"$label\""
+command_line="DURATION=$DURATION $command_line"
+[ -n "${DATABASE:-}" ] && command_line="DATABASE=$DATABASE $command_line"
+report_run "$label" \
+  "Command: \`$command_line\` (warm-up $WARMUP, $CONNECTIONS connections)." \
+  "Server: $data_note, SQLite synchronous=FULL, \`--production\` (a JWT checked on every request, one JSON log line per request, to a file), rate limits raised out of the way."
